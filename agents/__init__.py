@@ -1,0 +1,1 @@
+"""Tool registry, call executor and the Faust agents that drive them."""

@@ -1,0 +1,167 @@
+"""The tool registry and the ``@tool`` decorator.
+
+A tool is a plain function, sync or async, with annotated keyword parameters.
+The decorator records how to run it (timeout, retries, idempotency, which
+service's quota it draws on) and returns the function unchanged, so it can still
+be called and tested directly::
+
+    @tool(timeout_s=5, retry=RetryPolicy(attempts=3), service="search-api")
+    async def web_search(query: str, limit: int = 5) -> list[str]:
+        '''Search the web and return the top result URLs.'''
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, TypeVar, overload
+
+from pydantic import BaseModel
+
+from ..exceptions import ToolDefinitionError, UnknownToolError
+from .arguments import arguments_model, parameters_schema, validate_arguments
+from .retry import NO_RETRY, RetryPolicy
+
+F = TypeVar("F", bound=Callable[..., Any])
+Cost = float | Callable[[dict[str, Any]], float]
+
+
+@dataclass(frozen=True, slots=True)
+class ToolSpec:
+    """Everything the executor needs to know to run one tool."""
+
+    name: str
+    description: str
+    fn: Callable[..., Any]
+    arguments: type[BaseModel]
+    timeout_s: float | None = None
+    retry: RetryPolicy = NO_RETRY
+    idempotent: bool = False
+    service: str | None = None
+    cost: Cost = 1.0
+    is_async: bool = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "is_async", inspect.iscoroutinefunction(self.fn))
+
+    def validate(self, arguments: dict[str, Any]) -> dict[str, Any]:
+        """Validated keyword arguments for the function (raises InvalidArgumentsError)."""
+        return validate_arguments(self.arguments, arguments)
+
+    def cost_of(self, arguments: dict[str, Any]) -> float:
+        """Units of quota one call with these arguments consumes."""
+        return float(self.cost(arguments) if callable(self.cost) else self.cost)
+
+    def openai_schema(self) -> dict[str, Any]:
+        """The tool as OpenAI Chat Completions ``tools=[...]`` expects it."""
+        return {
+            "type": "function",
+            "function": {
+                "name": self.name,
+                "description": self.description,
+                "parameters": parameters_schema(self.arguments),
+            },
+        }
+
+
+class ToolRegistry:
+    """Tools by name. Workers look calls up here; the LLM loop sends its schemas."""
+
+    def __init__(self) -> None:
+        self._tools: dict[str, ToolSpec] = {}
+
+    def add(self, spec: ToolSpec) -> None:
+        existing = self._tools.get(spec.name)
+        if existing is not None and existing.fn is not spec.fn:
+            raise ToolDefinitionError(
+                f"two tools are named {spec.name!r} ({_where(existing.fn)} and "
+                f"{_where(spec.fn)}); pass name=... to one of them"
+            )
+        self._tools[spec.name] = spec
+
+    def get(self, name: str) -> ToolSpec:
+        try:
+            return self._tools[name]
+        except KeyError:
+            known = ", ".join(sorted(self._tools)) or "none"
+            raise UnknownToolError(f"no tool named {name!r} (known: {known})") from None
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._tools
+
+    def __iter__(self) -> Iterator[ToolSpec]:
+        return iter(self._tools.values())
+
+    def __len__(self) -> int:
+        return len(self._tools)
+
+    def names(self) -> list[str]:
+        return sorted(self._tools)
+
+    def openai_tools(self, names: list[str] | None = None) -> list[dict[str, Any]]:
+        """OpenAI tool schemas for ``names`` (all tools when None)."""
+        chosen = names if names is not None else self.names()
+        return [self.get(name).openai_schema() for name in chosen]
+
+
+default_registry = ToolRegistry()
+"""Where ``@tool`` registers unless told otherwise; workers serve this one."""
+
+
+@overload
+def tool(fn: F, /) -> F: ...
+
+
+@overload
+def tool(
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    timeout_s: float | None = None,
+    retry: RetryPolicy = NO_RETRY,
+    idempotent: bool = False,
+    service: str | None = None,
+    cost: Cost = 1.0,
+    registry: ToolRegistry | None = None,
+) -> Callable[[F], F]: ...
+
+
+def tool(
+    fn: F | None = None,
+    /,
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    timeout_s: float | None = None,
+    retry: RetryPolicy = NO_RETRY,
+    idempotent: bool = False,
+    service: str | None = None,
+    cost: Cost = 1.0,
+    registry: ToolRegistry | None = None,
+) -> F | Callable[[F], F]:
+    """Register a function as a tool. Usable bare (``@tool``) or with options."""
+
+    def register(func: F) -> F:
+        tool_name = name or func.__name__
+        if timeout_s is not None and timeout_s <= 0:
+            raise ToolDefinitionError(f"tool {tool_name!r}: timeout_s must be positive")
+        spec = ToolSpec(
+            name=tool_name,
+            description=description or inspect.getdoc(func) or tool_name,
+            fn=func,
+            arguments=arguments_model(func, tool_name),
+            timeout_s=timeout_s,
+            retry=retry,
+            idempotent=idempotent,
+            service=service,
+            cost=cost,
+        )
+        (registry if registry is not None else default_registry).add(spec)
+        return func
+
+    return register(fn) if fn is not None else register
+
+
+def _where(fn: Callable[..., Any]) -> str:
+    return f"{fn.__module__}.{fn.__qualname__}"

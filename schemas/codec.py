@@ -1,0 +1,76 @@
+"""The wire format: JSON through orjson, events told apart by their ``type`` field.
+
+Decoding separates the two ways input goes wrong, because they are answered
+differently: bytes that are not JSON (:class:`UndecodableError`) and JSON that is
+not a valid event (:class:`InvalidEventError`). Both carry whatever ``call_id``
+could be read, so a caller can still be told its call was rejected.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, TypeVar
+
+import orjson
+from pydantic import BaseModel, Field, TypeAdapter, ValidationError
+
+from .calls import ToolCallCompleted, ToolCallRequested
+from .cancellations import BranchCancelled, SessionCancelled
+from .dead_letters import DeadLetter
+from .exceptions import InvalidEventError, UndecodableError
+
+AnyEvent = Annotated[
+    ToolCallRequested | ToolCallCompleted | BranchCancelled | SessionCancelled | DeadLetter,
+    Field(discriminator="type"),
+]
+EVENT_ADAPTER: TypeAdapter[AnyEvent] = TypeAdapter(AnyEvent)
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def encode(event: BaseModel) -> bytes:
+    """Serialise an event to compact JSON bytes."""
+    return orjson.dumps(event.model_dump(mode="json"))
+
+
+def loads(raw: bytes) -> Any:
+    """Parse JSON bytes, raising :class:`UndecodableError` with the reason."""
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise UndecodableError(f"not valid JSON: {exc}") from exc
+
+
+def decode(raw: bytes) -> AnyEvent:
+    """Parse any event by its ``type`` field."""
+    return _validate(EVENT_ADAPTER, loads(raw))
+
+
+def decode_as(model: type[M], raw: bytes) -> M:
+    """Parse bytes that must be one event model."""
+    return _validate(model, loads(raw))
+
+
+def _validate(target: Any, data: Any) -> Any:
+    try:
+        if isinstance(target, TypeAdapter):
+            return target.validate_python(data)
+        return target.model_validate(data)
+    except ValidationError as exc:
+        raise InvalidEventError(_describe(exc), call_id=_call_id_of(data)) from exc
+
+
+def _describe(exc: ValidationError) -> str:
+    parts = []
+    for error in exc.errors(include_url=False)[:5]:
+        where = ".".join(str(p) for p in error["loc"]) or "event"
+        parts.append(f"{where}: {error['msg']}")
+    more = exc.error_count() - len(parts)
+    return "; ".join(parts) + (f" (+{more} more)" if more > 0 else "")
+
+
+def _call_id_of(data: Any) -> str | None:
+    if isinstance(data, dict):
+        call_id = data.get("call_id")
+        if isinstance(call_id, str) and call_id.strip():
+            return call_id
+    return None

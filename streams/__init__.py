@@ -1,0 +1,1 @@
+"""Faust app, topics, settings, Redis pieces, dev stack, client and CLI."""

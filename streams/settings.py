@@ -1,0 +1,61 @@
+"""Settings, read from the environment (prefix ``TOOLFORMER_``) and CLI flags.
+
+``KAFKA_BOOTSTRAP_SERVERS`` and ``REDIS_URL`` are read without the prefix, as
+every Kafka and Redis tool expects them.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_worker_id() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+class Settings(BaseSettings):
+    """Everything a worker, the client and the CLI can be told."""
+
+    model_config = SettingsConfigDict(env_prefix="TOOLFORMER_", extra="ignore",
+                                      populate_by_name=True)
+
+    kafka_bootstrap_servers: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS", "TOOLFORMER_KAFKA_BOOTSTRAP_SERVERS"),
+        description="Comma-separated host:port list of the Kafka brokers.",
+    )
+    redis_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("REDIS_URL", "TOOLFORMER_REDIS_URL"),
+        description="redis://host:port/db of the Redis that holds limits and the ledger.",
+    )
+    topic_prefix: str = Field(default="toolformer.", description="Prefix of every topic name.")
+    partitions: int = Field(default=8, ge=1, description="Partitions of every consumed topic.")
+    replication_factor: int = Field(default=1, ge=1)
+    group_id: str = Field(default="toolformer-executor", description="Consumer group of workers.")
+    worker_id: str = Field(default_factory=_default_worker_id)
+    max_in_flight: int = Field(default=10_000, ge=1, description="Worker-wide cap on running calls.")
+    tool_concurrency: dict[str, int] = Field(
+        default_factory=dict, description='Per-tool caps as JSON, e.g. {"search": 50}.'
+    )
+    max_payload_bytes: int = Field(default=1_048_576, ge=256, description="Largest call accepted.")
+    default_timeout_s: float = Field(default=30.0, gt=0, description="Timeout of tools that set none.")
+    fetch_max_wait_ms: int = Field(
+        default=5, ge=0, description="How long a fetch waits for data (Faust hard-codes 1500)."
+    )
+    max_poll_records: int = Field(default=2_000, ge=1)
+    commit_interval_s: float = Field(default=0.2, gt=0, description="How often offsets are committed.")
+    session_timeout_s: float = Field(default=6.0, gt=0, description="Consumer group session timeout.")
+    rebalance_timeout_s: float = Field(default=6.0, gt=0)
+    heartbeat_interval_s: float = Field(default=1.0, gt=0)
+    metrics_port: int | None = Field(
+        default=9464, ge=0, description="Prometheus port; 0 picks a free one; unset to disable."
+    )
+    tools: list[str] = Field(
+        default_factory=list, description="Modules of user tools to import, like faust -A."
+    )
+    log_level: str = Field(default="warning")
