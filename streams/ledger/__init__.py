@@ -1,1 +1,40 @@
-"""TODO"""
+"""The execution ledger: each tool call runs at most once by our doing, across workers.
+
+A worker claims a call before running it (a lease with a fencing token that only
+grows), keeps the lease alive while the tool runs (:class:`LeaseKeeper`) and
+records the result, which succeeds only if its token is still current. A
+redelivered call is then answered from the record; a live lease is left alone;
+an expired lease without a result is taken over, re-run only for idempotent
+tools. See :mod:`.ledger` for the Redis layout and what an entry costs.
+
+    ledger = ExecutionLedger.from_url("redis://localhost:6379/0", namespace="default")
+    match await ledger.claim(call_id, worker_id):
+        case Acquired(token, takeover_from): ...  # run (or answer indeterminate), then
+                                                  # await ledger.complete(call_id, token, result)
+        case Recorded(result): ...                # answer with result
+        case HeldElsewhere(owner, expires_in_ms): ...  # leave it to its owner
+"""
+
+from .claims import Acquired, Claim, HeldElsewhere, Recorded
+from .exceptions import LedgerConfigError, LedgerEntryError, LedgerError, LedgerUnavailableError
+from .keeper import LeaseKeeper
+from .ledger import ExecutionLedger
+from .memory import InMemoryLedger
+from .model import LedgerModel
+from .protocol import Ledger
+
+__all__ = [
+    "Acquired",
+    "Claim",
+    "ExecutionLedger",
+    "HeldElsewhere",
+    "InMemoryLedger",
+    "LeaseKeeper",
+    "Ledger",
+    "LedgerConfigError",
+    "LedgerEntryError",
+    "LedgerError",
+    "LedgerModel",
+    "LedgerUnavailableError",
+    "Recorded",
+]

@@ -1,0 +1,113 @@
+"""The ledger's Lua scripts: one per operation, each handling one or many keys.
+
+Layout shared by all: ``ARGV[1]`` is a clock override in ms (empty in
+production, where the server's ``TIME`` is the only clock, so workers with
+skewed clocks agree), ``ARGV[2]`` the retention in ms, then a fixed number of
+arguments per key. Every key is one call_id; a key is a hash while leased
+(``tok``, ``own``, ``exp``) and becomes the record string once completed.
+Numbers go through ``fmt`` because Lua would print 1.7e12 in exponent form.
+"""
+
+from __future__ import annotations
+
+_PRELUDE = """
+local function fmt(n) return string.format('%.0f', n) end
+local now
+if ARGV[1] ~= '' then now = tonumber(ARGV[1]) else
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+local retention = tonumber(ARGV[2])
+local out = {}
+local function kind_of(key)
+  local kind = redis.call('TYPE', key)['ok']
+  if kind ~= 'hash' and kind ~= 'string' and kind ~= 'none' then
+    error('LEDGER_WRONGTYPE ' .. key .. ' is a ' .. kind)
+  end
+  return kind
+end
+local function record_token(key)
+  local head = redis.call('GETRANGE', key, 0, 24)
+  local sep = string.find(head, ':', 2, true)
+  if not sep then error('LEDGER_WRONGTYPE ' .. key .. ' is not a record') end
+  return tonumber(string.sub(head, 2, sep - 1))
+end
+"""
+
+# per key: worker_id, lease_ms -> {0, token, takeover_from|nil} | {1, record} | {2, owner, left_ms}
+CLAIM = _PRELUDE + """
+for i, key in ipairs(KEYS) do
+  local worker, lease = ARGV[1 + 2 * i], tonumber(ARGV[2 + 2 * i])
+  local kind = kind_of(key)
+  if kind == 'string' then
+    out[i] = {1, redis.call('GET', key)}
+  else
+    local tok, owner, exp = 0, false, 0
+    if kind == 'hash' then
+      local f = redis.call('HMGET', key, 'tok', 'own', 'exp')
+      tok, owner, exp = tonumber(f[1]), f[2], tonumber(f[3])
+    end
+    if exp > now then
+      out[i] = {2, owner, exp - now}
+    else
+      local token = math.max(tok + 1, now)
+      redis.call('HSET', key, 'tok', fmt(token), 'own', worker, 'exp', fmt(now + lease))
+      redis.call('PEXPIRE', key, fmt(math.max(retention, lease)))
+      if owner == '' then owner = false end
+      out[i] = {0, fmt(token), owner}
+    end
+  end
+end
+return out
+"""
+
+# per key: token, lease_ms -> 1 renewed | 0 token no longer current
+RENEW = _PRELUDE + """
+for i, key in ipairs(KEYS) do
+  local token, lease = tonumber(ARGV[1 + 2 * i]), tonumber(ARGV[2 + 2 * i])
+  out[i] = 0
+  if kind_of(key) == 'hash' and tonumber(redis.call('HGET', key, 'tok')) == token then
+    redis.call('HSET', key, 'exp', fmt(now + lease))
+    redis.call('PEXPIRE', key, fmt(math.max(retention, lease)))
+    out[i] = 1
+  end
+end
+return out
+"""
+
+# per key: token, record -> 1 recorded (now or by an earlier call with this token) | 0
+COMPLETE = _PRELUDE + """
+for i, key in ipairs(KEYS) do
+  local token, record = tonumber(ARGV[1 + 2 * i]), ARGV[2 + 2 * i]
+  local kind = kind_of(key)
+  out[i] = 0
+  if kind == 'hash' and tonumber(redis.call('HGET', key, 'tok')) == token then
+    redis.call('SET', key, record, 'PX', fmt(retention))
+    out[i] = 1
+  elseif kind == 'string' and record_token(key) == token then
+    out[i] = 1
+  end
+end
+return out
+"""
+
+# per key: token -> 1 released (the next claim is a clean start) | 0
+RELEASE = _PRELUDE + """
+for i, key in ipairs(KEYS) do
+  local token = tonumber(ARGV[2 + i])
+  out[i] = 0
+  if kind_of(key) == 'hash' and tonumber(redis.call('HGET', key, 'tok')) == token then
+    redis.call('HSET', key, 'own', '', 'exp', '0')
+    out[i] = 1
+  end
+end
+return out
+"""
+
+# no per-key arguments -> record | nil
+LOOKUP = _PRELUDE + """
+for i, key in ipairs(KEYS) do
+  if kind_of(key) == 'string' then out[i] = redis.call('GET', key) else out[i] = false end
+end
+return out
+"""

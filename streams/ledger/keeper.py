@@ -1,0 +1,73 @@
+"""Keep a claim's lease alive while its tool runs, and say when it is lost.
+
+A lost lease means another worker may take the call over; the fencing token
+still keeps this worker from recording over it, but the caller may want to stop
+the tool early (``on_lost``) or mark its own result as superseded (``lost``).
+
+    async with LeaseKeeper(ledger, call_id, claim.token, on_lost=task.cancel) as keeper:
+        result = await run_tool()
+    if keeper.lost.is_set(): ...
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from types import TracebackType
+
+from .exceptions import LedgerUnavailableError
+from .protocol import Ledger
+
+
+class LeaseKeeper:
+    """Renew every ``interval_s`` (a third of the lease by default) until exit."""
+
+    def __init__(self, ledger: Ledger, call_id: str, token: int, *,
+                 lease_ms: int | None = None, interval_s: float | None = None,
+                 on_lost: Callable[[], object] | None = None) -> None:
+        self._ledger = ledger
+        self._call_id = call_id
+        self._token = token
+        self._lease_ms = lease_ms or ledger.lease_ms
+        self._interval_s = interval_s or self._lease_ms / 3000
+        self._on_lost = on_lost
+        self._task: asyncio.Task[None] | None = None
+        self.lost = asyncio.Event()
+        self.renewals = 0
+
+    async def __aenter__(self) -> LeaseKeeper:
+        self._task = asyncio.get_running_loop().create_task(self._keep())
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None,
+                        exc: BaseException | None, tb: TracebackType | None) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _keep(self) -> None:
+        loop = asyncio.get_running_loop()
+        # The claim was granted just before entry; count the lease from now, conservatively.
+        valid_until = loop.time() + self._lease_ms / 1000
+        while True:
+            await asyncio.sleep(self._interval_s)
+            sent_at = loop.time()
+            try:
+                kept = await self._ledger.renew(self._call_id, self._token,
+                                                lease_ms=self._lease_ms)
+            except LedgerUnavailableError:
+                if loop.time() < valid_until:
+                    continue  # Redis may come back before the lease runs out
+                kept = False
+            if not kept:
+                self._lose()
+                return
+            self.renewals += 1
+            valid_until = sent_at + self._lease_ms / 1000
+
+    def _lose(self) -> None:
+        self.lost.set()
+        if self._on_lost is not None:
+            self._on_lost()
