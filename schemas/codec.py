@@ -42,19 +42,18 @@ def loads(raw: bytes) -> Any:
 
 def decode(raw: bytes) -> AnyEvent:
     """Parse any event by its ``type`` field."""
-    return _validate(EVENT_ADAPTER, loads(raw))
+    data = loads(raw)
+    try:
+        return EVENT_ADAPTER.validate_python(data)
+    except ValidationError as exc:
+        raise InvalidEventError(_describe(exc), call_id=_call_id_of(data)) from exc
 
 
 def decode_as(model: type[M], raw: bytes) -> M:
     """Parse bytes that must be one event model."""
-    return _validate(model, loads(raw))
-
-
-def _validate(target: Any, data: Any) -> Any:
+    data = loads(raw)
     try:
-        if isinstance(target, TypeAdapter):
-            return target.validate_python(data)
-        return target.model_validate(data)
+        return model.model_validate(data)
     except ValidationError as exc:
         raise InvalidEventError(_describe(exc), call_id=_call_id_of(data)) from exc
 

@@ -10,7 +10,7 @@ from faust.serializers import codecs
 CODEC_NAME = "orjson"
 
 
-class OrjsonCodec(codecs.Codec):  # type: ignore[misc]
+class OrjsonCodec(codecs.Codec):
     """Faust codec that reads and writes JSON with orjson."""
 
     def _dumps(self, obj: Any) -> bytes:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import socket
+from pathlib import Path
 
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -25,7 +26,8 @@ class Settings(BaseSettings):
 
     kafka_bootstrap_servers: str | None = Field(
         default=None,
-        validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS", "TOOLFORMER_KAFKA_BOOTSTRAP_SERVERS"),
+        validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS",
+                                      "TOOLFORMER_KAFKA_BOOTSTRAP_SERVERS"),
         description="Comma-separated host:port list of the Kafka brokers.",
     )
     redis_url: str | None = Field(
@@ -38,18 +40,18 @@ class Settings(BaseSettings):
     replication_factor: int = Field(default=1, ge=1)
     group_id: str = Field(default="toolformer-executor", description="Consumer group of workers.")
     worker_id: str = Field(default_factory=_default_worker_id)
-    max_in_flight: int = Field(default=10_000, ge=1, description="Worker-wide cap on running calls.")
+    max_in_flight: int = Field(default=10_000, ge=1, description="Worker-wide cap on calls.")
     tool_concurrency: dict[str, int] = Field(
         default_factory=dict, description='Per-tool caps as JSON, e.g. {"search": 50}.'
     )
     max_payload_bytes: int = Field(default=1_048_576, ge=256, description="Largest call accepted.")
-    default_timeout_s: float = Field(default=30.0, gt=0, description="Timeout of tools that set none.")
+    default_timeout_s: float = Field(default=30.0, gt=0, description="Timeout of tools without.")
     fetch_max_wait_ms: int = Field(
         default=5, ge=0, description="How long a fetch waits for data (Faust hard-codes 1500)."
     )
     max_poll_records: int = Field(default=2_000, ge=1)
-    commit_interval_s: float = Field(default=0.2, gt=0, description="How often offsets are committed.")
-    session_timeout_s: float = Field(default=6.0, gt=0, description="Consumer group session timeout.")
+    commit_interval_s: float = Field(default=0.2, gt=0, description="How often offsets commit.")
+    session_timeout_s: float = Field(default=6.0, gt=0, description="Consumer group session.")
     rebalance_timeout_s: float = Field(default=6.0, gt=0)
     heartbeat_interval_s: float = Field(default=1.0, gt=0)
     metrics_port: int | None = Field(
@@ -58,4 +60,17 @@ class Settings(BaseSettings):
     tools: list[str] = Field(
         default_factory=list, description="Modules of user tools to import, like faust -A."
     )
+    limits_file: Path | None = Field(default=None, description="TOML file of rate limits.")
     log_level: str = Field(default="warning")
+
+    def require_services(self) -> tuple[str, str | None]:
+        """The Kafka bootstrap servers (required) and Redis URL, or a clear error."""
+        from .exceptions import ConfigurationError
+
+        if not self.kafka_bootstrap_servers:
+            raise ConfigurationError(
+                "KAFKA_BOOTSTRAP_SERVERS is not set. Point it at your Kafka brokers "
+                "(e.g. export KAFKA_BOOTSTRAP_SERVERS=localhost:9092), or run `toolformer dev`, "
+                "which starts an embedded broker and Redis and a worker with them."
+            )
+        return self.kafka_bootstrap_servers, self.redis_url

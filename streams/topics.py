@@ -7,6 +7,7 @@ place.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -76,10 +77,8 @@ async def ensure_topics(
             if name not in existing
         ]
         if missing:
-            try:
+            with contextlib.suppress(TopicAlreadyExistsError):  # another worker was first
                 await admin.create_topics(missing)
-            except TopicAlreadyExistsError:
-                pass  # another worker created them first
         wrong = {name: n for name, n in existing.items() if n != partitions}
         if wrong:
             raise TopicMismatchError(

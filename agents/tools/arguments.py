@@ -44,7 +44,7 @@ def arguments_model(fn: Callable[..., Any], name: str) -> type[BaseModel]:
 
 
 def validate_arguments(model: type[BaseModel], arguments: dict[str, Any]) -> dict[str, Any]:
-    """Validate and coerce ``arguments``; raise :class:`InvalidArgumentsError` saying what is wrong."""
+    """Validate and coerce ``arguments``; :class:`InvalidArgumentsError` says what is wrong."""
     try:
         parsed = model.model_validate(arguments)
     except ValidationError as exc:

@@ -1,0 +1,92 @@
+"""Deciding what to do with one record from the ``calls`` topic, before anything runs.
+
+Pure: bytes in, a verdict out. Input that cannot run becomes a :class:`Refusal`
+carrying the dead-letter reason and, when the call can be identified, enough to
+answer the caller with a ``rejected`` result so nobody waits forever.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from async_toolformer.schemas import (
+    DeadLetterReason,
+    InvalidEventError,
+    ToolCallRequested,
+    UndecodableError,
+    decode_as,
+    loads,
+)
+
+from ..exceptions import InvalidArgumentsError, UnknownToolError
+from ..tools import ToolRegistry, ToolSpec
+
+
+@dataclass(frozen=True, slots=True)
+class Admission:
+    """A call that may run: the request, its tool and its validated arguments."""
+
+    request: ToolCallRequested
+    spec: ToolSpec
+    arguments: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """A record that will not run, and why."""
+
+    reason: DeadLetterReason
+    error: str
+    call_id: str | None = None
+    session_id: str | None = None
+    branch_id: str | None = None
+    tool: str | None = None
+
+
+def admit(raw: bytes | None, key: bytes | None, registry: ToolRegistry, *,
+          max_bytes: int) -> Admission | Refusal:
+    """Decode, check size, find the tool and validate the arguments of one record."""
+    session = _text(key)
+    if raw is None:
+        return Refusal(DeadLetterReason.UNDECODABLE, "the record has no value", session_id=session)
+    if len(raw) > max_bytes:
+        return Refusal(DeadLetterReason.TOO_LARGE,
+                       f"the record is {len(raw)} bytes, over the limit of {max_bytes}",
+                       call_id=_call_id_in(raw), session_id=session)
+    try:
+        request = decode_as(ToolCallRequested, raw)
+    except UndecodableError as exc:
+        return Refusal(DeadLetterReason.UNDECODABLE, str(exc), session_id=session)
+    except InvalidEventError as exc:
+        return Refusal(DeadLetterReason.INVALID_EVENT, str(exc), call_id=exc.call_id,
+                       session_id=session)
+    ids = {"call_id": request.call_id, "session_id": request.session_id,
+           "branch_id": request.branch_id, "tool": request.tool}
+    try:
+        spec = registry.get(request.tool)
+    except UnknownToolError as exc:
+        return Refusal(DeadLetterReason.UNKNOWN_TOOL, str(exc), **ids)
+    try:
+        arguments = spec.validate(request.arguments)
+    except InvalidArgumentsError as exc:
+        return Refusal(DeadLetterReason.INVALID_ARGUMENTS, f"{spec.name}: {exc}", **ids)
+    return Admission(request, spec, arguments)
+
+
+def _call_id_in(raw: bytes) -> str | None:
+    try:
+        data = loads(raw)
+    except UndecodableError:
+        return None
+    call_id = data.get("call_id") if isinstance(data, dict) else None
+    return call_id if isinstance(call_id, str) and call_id.strip() else None
+
+
+def _text(key: bytes | None) -> str | None:
+    if not key:
+        return None
+    try:
+        return key.decode()
+    except UnicodeDecodeError:
+        return None

@@ -1,0 +1,74 @@
+"""Acknowledging a partition's records strictly in offset order.
+
+Calls finish out of order, but Faust must only ever see a contiguous run of
+acked offsets: it commits the first consecutive run it finds, and when nothing
+was committed yet it does so even past an unfinished record at the head of the
+partition (BROKER-NOTES.md), which would lose that record on a crash. Holding
+each ack back until every earlier record of its partition is done removes the
+gap Faust mishandles, so a committed offset always means "everything before it
+has its result acknowledged by the broker".
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Hashable
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+
+
+@dataclass(slots=True)
+class _Pending(Generic[T]):
+    offset: int
+    item: T
+    done: bool = False
+
+
+@dataclass(slots=True)
+class _Partition(Generic[T]):
+    queue: deque[_Pending[T]] = field(default_factory=deque)
+    by_offset: dict[int, _Pending[T]] = field(default_factory=dict)
+
+
+class OffsetTracker(Generic[T]):
+    """Per-partition queue of records in flight; ``finish`` returns what may be acked now."""
+
+    def __init__(self) -> None:
+        self._partitions: dict[Hashable, _Partition[T]] = {}
+
+    def start(self, partition: Hashable, offset: int, item: T) -> None:
+        """Record that ``offset`` of ``partition`` was received; offsets must arrive in order."""
+        state = self._partitions.setdefault(partition, _Partition())
+        if state.queue and offset <= state.queue[-1].offset:
+            last = state.queue[-1].offset
+            raise ValueError(f"offset {offset} of {partition} arrived after {last}")
+        pending = _Pending(offset, item)
+        state.queue.append(pending)
+        state.by_offset[offset] = pending
+
+    def finish(self, partition: Hashable, offset: int) -> list[T]:
+        """Mark ``offset`` done; return the items whose whole prefix is done, in order."""
+        state = self._partitions.get(partition)
+        pending = state.by_offset.get(offset) if state else None
+        if state is None or pending is None:
+            return []
+        pending.done = True
+        ready: list[T] = []
+        while state.queue and state.queue[0].done:
+            head = state.queue.popleft()
+            del state.by_offset[head.offset]
+            ready.append(head.item)
+        return ready
+
+    def forget(self, partition: Hashable) -> int:
+        """Drop a revoked partition's records (their offsets stay uncommitted); return how many."""
+        state = self._partitions.pop(partition, None)
+        return len(state.queue) if state else 0
+
+    def pending(self, partition: Hashable | None = None) -> int:
+        if partition is not None:
+            state = self._partitions.get(partition)
+            return len(state.queue) if state else 0
+        return sum(len(s.queue) for s in self._partitions.values())

@@ -1,0 +1,85 @@
+"""What running one call produced, before it becomes a ToolCallCompleted on the wire."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from async_toolformer.schemas import (
+    DEFAULT_BRANCH,
+    CallStatus,
+    CallTimings,
+    ToolCallCompleted,
+    ToolCallRequested,
+    ToolError,
+)
+
+from .intake import Refusal
+
+
+@dataclass(slots=True)
+class CallOutcome:
+    """The end of one call: its status, output or error, and how long each part took."""
+
+    status: CallStatus
+    output: Any = None
+    error: ToolError | None = None
+    attempts: int = 0
+    started_at: datetime | None = None
+    finished_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    retry_after_ms: int | None = None
+
+    @classmethod
+    def failed(cls, status: CallStatus, kind: str, message: str, *,
+               retryable: bool = False, attempts: int = 0,
+               started_at: datetime | None = None) -> CallOutcome:
+        return cls(status=status, error=ToolError(type=kind, message=message, retryable=retryable),
+                   attempts=attempts, started_at=started_at)
+
+
+def completed_event(request: ToolCallRequested, outcome: CallOutcome, *, worker_id: str,
+                    received_at: datetime) -> ToolCallCompleted:
+    """The terminal result of ``request``; timings are measured from its receipt by the worker."""
+    started = outcome.started_at
+    finished = outcome.finished_at
+    queue_end = started or finished
+    return ToolCallCompleted(
+        call_id=request.call_id,
+        session_id=request.session_id,
+        branch_id=request.branch_id,
+        tool=request.tool,
+        status=outcome.status,
+        output=outcome.output,
+        error=outcome.error,
+        attempts=outcome.attempts,
+        worker_id=worker_id,
+        retry_after_ms=outcome.retry_after_ms,
+        timings=CallTimings(
+            requested_at=request.requested_at,
+            received_at=received_at,
+            started_at=started,
+            finished_at=finished,
+            queue_ms=max(0.0, (queue_end - received_at).total_seconds() * 1000),
+            run_ms=max(0.0, (finished - started).total_seconds() * 1000) if started else 0.0,
+        ),
+    )
+
+
+def rejected_event(
+    refusal: Refusal, *, worker_id: str, received_at: datetime
+) -> ToolCallCompleted | None:
+    """The ``rejected`` answer to a refused call, or None when it cannot be addressed."""
+    if refusal.call_id is None or refusal.session_id is None:
+        return None
+    return ToolCallCompleted(
+        call_id=refusal.call_id,
+        session_id=refusal.session_id,
+        branch_id=refusal.branch_id or DEFAULT_BRANCH,
+        tool=refusal.tool or "",
+        status=CallStatus.REJECTED,
+        error=ToolError(type=refusal.reason.value, message=refusal.error),
+        worker_id=worker_id,
+        timings=CallTimings(requested_at=received_at, received_at=received_at,
+                            finished_at=received_at, queue_ms=0.0, run_ms=0.0),
+    )
