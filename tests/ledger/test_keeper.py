@@ -1,0 +1,76 @@
+"""LeaseKeeper keeps a running call's lease and says when it is gone."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from async_toolformer.streams.ledger import (
+    Acquired,
+    HeldElsewhere,
+    InMemoryLedger,
+    LeaseKeeper,
+    LedgerUnavailableError,
+)
+
+from .conftest import LedgerFactory
+
+
+def token_of(claim: object) -> int:
+    assert isinstance(claim, Acquired), claim
+    return claim.token
+
+
+@pytest.mark.connected
+async def test_keeper_holds_the_lease_past_its_term(make_ledger: LedgerFactory) -> None:
+    ledger = make_ledger(lease_ms=150)
+    token = token_of(await ledger.claim("c", "w1"))
+    async with LeaseKeeper(ledger, "c", token) as keeper:
+        await asyncio.sleep(0.5)  # more than three lease terms
+        assert isinstance(await ledger.claim("c", "w2"), HeldElsewhere)
+    assert keeper.renewals >= 3
+    assert not keeper.lost.is_set()
+    assert await ledger.complete("c", token, b"done")
+
+
+@pytest.mark.connected
+async def test_keeper_reports_a_lease_taken_over(make_ledger: LedgerFactory) -> None:
+    ledger = make_ledger(lease_ms=150)
+    token = token_of(await ledger.claim("c", "w1"))
+    lost_calls: list[str] = []
+    async with LeaseKeeper(ledger, "c", token, interval_s=0.05,
+                           on_lost=lambda: lost_calls.append("lost")) as keeper:
+        await ledger.release("c", token)  # stands in for a takeover after a long pause
+        token_of(await ledger.claim("c", "w2"))
+        await asyncio.wait_for(keeper.lost.wait(), timeout=2)
+    assert lost_calls == ["lost"]
+
+
+async def test_keeper_on_the_model_clock_loses_to_a_takeover() -> None:
+    now = [1_000]
+    ledger = InMemoryLedger(lease_ms=100, clock=lambda: now[0])
+    token = token_of(await ledger.claim("c", "w1"))
+    async with LeaseKeeper(ledger, "c", token, interval_s=0.01) as keeper:
+        await asyncio.sleep(0.03)
+        assert not keeper.lost.is_set()
+        now[0] += 1_000  # the worker stalled: its lease ran out on the ledger's clock
+        token_of(await ledger.claim("c", "w2"))
+        await asyncio.wait_for(keeper.lost.wait(), timeout=1)
+
+
+class DownLedger(InMemoryLedger):
+    """Answers claims, then stops answering."""
+
+    async def renew(self, call_id: str, token: int, *, lease_ms: int | None = None) -> bool:
+        raise LedgerUnavailableError("redis://nowhere:1/0", ConnectionError("refused"))
+
+
+async def test_unreachable_ledger_counts_as_lost_only_when_the_lease_ran_out() -> None:
+    ledger = DownLedger(lease_ms=200)
+    token = token_of(await ledger.claim("c", "w1"))
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    async with LeaseKeeper(ledger, "c", token, interval_s=0.02) as keeper:
+        await asyncio.wait_for(keeper.lost.wait(), timeout=2)
+    assert loop.time() - started >= 0.2
