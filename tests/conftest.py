@@ -11,19 +11,18 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 
 import pytest
 import pytest_asyncio
+
 from async_toolformer.streams.dev.broker import EmbeddedBroker
 from async_toolformer.streams.dev.containers import (
     docker_available,
     start_kafka_container,
     start_redis_container,
 )
-from async_toolformer.streams.dev.redis_server import RedisServerProcess
-
-RedisProcessFactory = Callable[..., Awaitable[RedisServerProcess]]
+from async_toolformer.streams.dev.redis_server import RedisProcessFactory, RedisServerProcess
 
 
 @pytest.fixture(scope="session")

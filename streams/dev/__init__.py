@@ -9,12 +9,26 @@ from .broker import EmbeddedBroker
 from .exceptions import BrokerStartError, RedisStartError, ServiceUnavailableError
 from .ports import free_port
 from .redis_server import RedisServerProcess
+from .services import (
+    KafkaHandle,
+    RedisHandle,
+    ServiceSource,
+    resolve_kafka,
+    resolve_redis,
+)
+from .stack import DevStack
 
 __all__ = [
     "BrokerStartError",
+    "DevStack",
     "EmbeddedBroker",
+    "KafkaHandle",
+    "RedisHandle",
     "RedisServerProcess",
     "RedisStartError",
+    "ServiceSource",
     "ServiceUnavailableError",
     "free_port",
+    "resolve_kafka",
+    "resolve_redis",
 ]

@@ -65,6 +65,11 @@ class EmbeddedBroker:
         return f"{LOOPBACK}:{self._port}"
 
     @property
+    def port(self) -> int | None:
+        """The listening port, chosen at start() unless given; kept after stop()."""
+        return self._port
+
+    @property
     def pid(self) -> int | None:
         return self._process.pid if self._process else None
 
@@ -74,16 +79,11 @@ class EmbeddedBroker:
             return
         self._port = self._port or free_port()
         url = f"tcp://{LOOPBACK}:{self._port}"
-        process = ManagedProcess(
-            [
-                resolve_broker_binary(), "broker",
-                "--listener-url", url,
-                "--advertised-listener-url", url,
-                "--storage-engine", "memory://tansu/",
-                "--cluster-id", self.cluster_id,
-            ],
-            name="tansu",
-        )
+        binary = resolve_broker_binary()
+        try:
+            process = self._spawn(binary, url)
+        except OSError as exc:
+            raise BrokerStartError(f"cannot run the broker binary {binary}: {exc}") from exc
         self._process = process
         try:
             await self._wait_ready(process)
@@ -91,6 +91,18 @@ class EmbeddedBroker:
             self._process = None
             await process.stop(self._stop_grace_s)
             raise
+
+    def _spawn(self, binary: str, url: str) -> ManagedProcess:
+        return ManagedProcess(
+            [
+                binary, "broker",
+                "--listener-url", url,
+                "--advertised-listener-url", url,
+                "--storage-engine", "memory://tansu/",
+                "--cluster-id", self.cluster_id,
+            ],
+            name="tansu",
+        )
 
     async def stop(self) -> None:
         """SIGTERM, then SIGKILL after the grace period; safe to call twice."""

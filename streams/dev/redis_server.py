@@ -9,15 +9,17 @@ from __future__ import annotations
 import asyncio
 import shutil
 import time
+from collections.abc import Awaitable
 from types import TracebackType
-from typing import Self
+from typing import Protocol, Self
 
 from ._process import ManagedProcess
 from .exceptions import RedisStartError
 from .ports import LOOPBACK, free_port
 from .probes import redis_server_pid
 
-__all__ = ["RedisServerProcess", "bundled_redis_binary", "path_redis_binary"]
+__all__ = ["RedisProcessFactory", "RedisServerProcess", "bundled_redis_binary",
+           "path_redis_binary"]
 
 
 def path_redis_binary() -> str | None:
@@ -78,9 +80,23 @@ class RedisServerProcess:
         """Start redis-server and return once it answers PING."""
         if self._process is not None:
             return
-        process = ManagedProcess(
+        binary = self.binary()
+        try:
+            process = self._spawn(binary)
+        except OSError as exc:
+            raise RedisStartError(f"cannot run {binary}: {exc}") from exc
+        self._process = process
+        try:
+            await self._wait_ready(process)
+        except BaseException:
+            self._process = None
+            await process.stop(self._stop_grace_s)
+            raise
+
+    def _spawn(self, binary: str) -> ManagedProcess:
+        return ManagedProcess(
             [
-                self.binary(),
+                binary,
                 "--port", str(self.port),
                 "--bind", LOOPBACK,
                 "--save", "",
@@ -90,13 +106,6 @@ class RedisServerProcess:
             ],
             name="redis-server",
         )
-        self._process = process
-        try:
-            await self._wait_ready(process)
-        except BaseException:
-            self._process = None
-            await process.stop(self._stop_grace_s)
-            raise
 
     async def stop(self) -> None:
         """SIGTERM, then SIGKILL after the grace period; data is lost."""
@@ -137,3 +146,9 @@ class RedisServerProcess:
         tb: TracebackType | None,
     ) -> None:
         await self.stop()
+
+
+class RedisProcessFactory(Protocol):
+    """Starts a RedisServerProcess (free port unless given); the test fixture's type."""
+
+    def __call__(self, port: int | None = None) -> Awaitable[RedisServerProcess]: ...

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from async_toolformer.streams.dev.probes import kafka_answers, redis_answers
 
 pytestmark = pytest.mark.connected

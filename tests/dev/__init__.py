@@ -1,0 +1,1 @@
+"""Tests of the embedded dev stack (streams/dev) and the root service fixtures."""
