@@ -17,3 +17,7 @@ class TopicMismatchError(ConfigurationError):
 
 class ServiceUnavailableError(ToolformerError):
     """Kafka or Redis could not be reached or started."""
+
+
+class ResultTimeoutError(ToolformerError):
+    """Results did not arrive in time: usually no worker runs on these topics."""

@@ -1,0 +1,133 @@
+"""The Faust agents of a worker: ``calls`` in, results and dead letters out, ``cancellations`` in.
+
+Kept thin: each record is handed to :func:`admit` and the :class:`CallExecutor`;
+the agent's own work is bookkeeping of offsets. A record is acked only once its
+result (or dead letter) is acknowledged by the broker and every earlier record of
+its partition is too (:class:`OffsetTracker`), so a commit never skips a call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+from collections.abc import AsyncIterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from async_toolformer.schemas import (
+    Cancellation,
+    DeadLetter,
+    DeadLetterReason,
+    SchemaError,
+    ToolCallCompleted,
+    decode,
+    encode,
+)
+
+from ..tools import ToolRegistry
+from .executor import CallExecutor
+from .intake import Refusal, admit
+from .offsets import OffsetTracker
+from .outcome import rejected_event
+from .ports import EventPublisher, ExecutorObserver, NullObserver
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class AgentTopics:
+    """Names of the topics the agents write to."""
+
+    results: str
+    dlq: str
+
+
+@dataclass
+class ExecutorAgent:
+    """State shared by the two agents of one worker."""
+
+    registry: ToolRegistry
+    executor: CallExecutor
+    publisher: EventPublisher
+    topics: AgentTopics
+    worker_id: str
+    max_payload_bytes: int
+    observer: ExecutorObserver = field(default_factory=NullObserver)
+    tracker: OffsetTracker[Any] = field(default_factory=OffsetTracker)
+    accepting: bool = True
+    _side_tasks: set[asyncio.Task[Any]] = field(default_factory=set)
+
+    async def publish_result(self, result: ToolCallCompleted) -> None:
+        """The executor's sink: returns once the broker has the result."""
+        await self.publisher.publish(self.topics.results, result.session_id.encode(),
+                                     encode(result))
+        self.observer.result(result)
+
+    async def consume_calls(self, stream: Any) -> None:
+        """Agent body for ``calls`` (``stream`` is a Faust stream)."""
+        events: AsyncIterable[Any] = stream.noack().events()
+        async for event in events:
+            if not self.accepting:
+                break  # shutting down: this record stays uncommitted and is redelivered
+            message = event.message
+            tp, offset = message.tp, message.offset
+            self.tracker.start(tp, offset, event)
+            received_at = datetime.now(UTC)
+            verdict = admit(message.value, message.key, self.registry,
+                            max_bytes=self.max_payload_bytes)
+            task: asyncio.Task[Any]
+            if isinstance(verdict, Refusal):
+                task = asyncio.create_task(self._refuse(verdict, message, received_at))
+                self._side_tasks.add(task)
+                task.add_done_callback(self._side_tasks.discard)
+            else:
+                await self.executor.reserve()
+                task = self.executor.submit(verdict.request, verdict.spec, verdict.arguments,
+                                            received_at=received_at)
+                self.observer.in_flight(self.executor.stats.in_flight)
+            task.add_done_callback(functools.partial(self._finished, tp=tp, offset=offset))
+
+    async def consume_cancellations(self, stream: Any) -> None:
+        """Agent body for ``cancellations``: cancel now, and remember for calls not yet read."""
+        events: AsyncIterable[Any] = stream.events()
+        async for event in events:
+            message = event.message
+            try:
+                cancellation = decode(message.value or b"")
+                if not isinstance(cancellation, Cancellation):
+                    raise SchemaError(  # noqa: TRY301 - one path for every kind of bad input
+                        f"expected a branch_cancelled or session_cancelled event, "
+                        f"got {cancellation.type!r}")
+            except SchemaError as exc:
+                reason = DeadLetterReason.INVALID_EVENT
+                await self._dead_letter(reason, str(exc), message, call_id=None)
+                continue
+            cancelled = self.executor.cancel(cancellation)
+            logger.info("cancelled %d running calls of %s", cancelled, cancellation)
+
+    async def _refuse(self, refusal: Refusal, message: Any, received_at: datetime) -> None:
+        await self._dead_letter(refusal.reason, refusal.error, message, call_id=refusal.call_id)
+        rejected = rejected_event(refusal, worker_id=self.worker_id, received_at=received_at)
+        if rejected is not None:
+            await self.publish_result(rejected)
+
+    async def _dead_letter(self, reason: DeadLetterReason, error: str, message: Any,
+                           *, call_id: str | None) -> None:
+        letter = DeadLetter(
+            reason=reason, error=error, source_topic=message.topic,
+            source_partition=message.partition, source_offset=message.offset,
+            key=message.key, value=message.value, call_id=call_id, worker_id=self.worker_id,
+        )
+        await self.publisher.publish(self.topics.dlq, message.key, encode(letter))
+        self.observer.dead_letter(reason)
+        logger.warning("dead letter from %s[%d]@%d: %s: %s", message.topic, message.partition,
+                       message.offset, reason.value, error)
+
+    def _finished(self, task: asyncio.Task[Any], tp: Any, offset: int) -> None:
+        self.observer.in_flight(self.executor.stats.in_flight)
+        if task.cancelled() or task.exception() is not None:
+            return  # no acknowledged result: the offset stays uncommitted and is redelivered
+        for event in self.tracker.finish(tp, offset):
+            event.ack()

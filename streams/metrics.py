@@ -1,0 +1,45 @@
+"""Prometheus metrics of a worker, and the observer that feeds them from the executor."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram, start_http_server
+
+from async_toolformer.schemas import DeadLetterReason, ToolCallCompleted
+
+CALLS = Counter("toolformer_calls", "Calls that ended, by tool and status", ["tool", "status"])
+CALL_LATENCY = Histogram(
+    "toolformer_call_duration_seconds", "From receipt by the worker to the result", ["tool"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+)
+QUEUE_WAIT = Histogram(
+    "toolformer_queue_wait_seconds", "Time a call waited for its tool's concurrency cap", ["tool"],
+    buckets=(0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30),
+)
+IN_FLIGHT = Gauge("toolformer_calls_in_flight", "Calls received and not yet answered")
+DEAD_LETTERS = Counter("toolformer_dead_letters", "Records set aside, by reason", ["reason"])
+
+
+class PrometheusObserver:
+    """The executor's observer that records into the metrics above."""
+
+    def result(self, result: ToolCallCompleted) -> None:
+        CALLS.labels(result.tool, result.status.value).inc()
+        timings = result.timings
+        CALL_LATENCY.labels(result.tool).observe(
+            (timings.finished_at - timings.received_at).total_seconds())
+
+    def dead_letter(self, reason: DeadLetterReason) -> None:
+        DEAD_LETTERS.labels(reason.value).inc()
+
+    def queue_wait(self, tool: str, seconds: float) -> None:
+        QUEUE_WAIT.labels(tool).observe(seconds)
+
+    def in_flight(self, count: int) -> None:
+        IN_FLIGHT.set(count)
+
+
+def serve_metrics(port: int, host: str = "127.0.0.1") -> int:
+    """Serve ``/metrics`` on ``port`` (0 picks a free one); return the port bound."""
+    server, _thread = start_http_server(port, addr=host)
+    bound: int = server.server_port
+    return bound

@@ -1,0 +1,75 @@
+"""Publishing events to Kafka and waiting for the broker's acknowledgement.
+
+One producer per process, shared by every call in flight: ``send`` only appends
+to a batch, so thousands of concurrent publishes cost one request per batch.
+A failed delivery is retried with backoff rather than dropped: the caller's
+offset stays uncommitted meanwhile, so nothing is lost if the worker dies too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from types import TracebackType
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
+from tenacity import AsyncRetrying, before_sleep_log, retry_if_exception_type, wait_exponential
+
+logger = logging.getLogger(__name__)
+
+
+class KafkaPublisher:
+    """``await publish(topic, key, value)`` returns once the broker has the record."""
+
+    def __init__(self, bootstrap_servers: str, *, linger_ms: int = 2,
+                 client_id: str = "toolformer") -> None:
+        self._producer = AIOKafkaProducer(
+            bootstrap_servers=bootstrap_servers,
+            client_id=client_id,
+            acks="all",
+            linger_ms=linger_ms,
+            max_batch_size=1_048_576,
+            request_timeout_ms=30_000,
+        )
+        self._retrying = AsyncRetrying(
+            retry=retry_if_exception_type(KafkaError),
+            wait=wait_exponential(multiplier=0.05, max=5.0),
+            before_sleep=before_sleep_log(logger, logging.WARNING),
+            reraise=True,
+        )
+
+    async def start(self) -> None:
+        await self._producer.start()
+
+    async def stop(self) -> None:
+        await self._producer.stop()
+
+    async def __aenter__(self) -> KafkaPublisher:
+        await self.start()
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        await self.stop()
+
+    async def publish(self, topic: str, key: bytes | None, value: bytes) -> None:
+        async for attempt in self._retrying.copy():
+            with attempt:
+                delivery = await self._producer.send(topic, value, key=key)
+                await delivery
+
+    async def enqueue(self, topic: str, key: bytes | None, value: bytes,
+                      partition: int | None = None) -> asyncio.Future[Any]:
+        """Append without waiting for the broker; await the returned future for delivery."""
+        delivery: asyncio.Future[Any] = await self._producer.send(
+            topic, value, key=key, partition=partition)
+        return delivery
+
+    async def flush(self) -> None:
+        await self._producer.flush()
+
+    async def partitions_of(self, topic: str) -> set[int]:
+        parts: set[int] = await self._producer.partitions_for(topic)
+        return parts

@@ -1,0 +1,106 @@
+"""One worker process: the Faust app, the executor agent, the publisher and the metrics server.
+
+``run_worker`` is what ``toolformer worker`` and ``toolformer dev`` run: it starts
+everything, serves until ``stop`` is set, then stops taking calls, lets running
+ones finish for ``grace_s`` and shuts down. Calls still running then keep their
+offsets uncommitted, so another worker picks them up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from async_toolformer.agents.executor import CallExecutor
+from async_toolformer.agents.executor.agent import AgentTopics, ExecutorAgent
+from async_toolformer.agents.tools import ToolRegistry, load_tools
+
+from .faust_app import ToolformerApp, create_app
+from .metrics import PrometheusObserver, serve_metrics
+from .publisher import KafkaPublisher
+from .settings import Settings
+from .topics import TopicCatalogue, ensure_topics
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class RunningWorker:
+    """What a started worker exposes to its host (CLI, dev stack, tests)."""
+
+    app: ToolformerApp
+    executor: CallExecutor
+    agent: ExecutorAgent
+    metrics_port: int | None
+
+
+async def run_worker(
+    settings: Settings,
+    stop: asyncio.Event,
+    *,
+    registry: ToolRegistry | None = None,
+    grace_s: float = 10.0,
+    on_started: Callable[[RunningWorker], None] | None = None,
+) -> None:
+    """Serve calls until ``stop`` is set."""
+    bootstrap, _redis_url = settings.require_services()
+    tools = registry if registry is not None else load_tools(settings.tools)
+    catalogue = TopicCatalogue(settings.topic_prefix)
+    await ensure_topics(bootstrap, catalogue, partitions=settings.partitions,
+                        replication_factor=settings.replication_factor)
+    publisher = KafkaPublisher(bootstrap, client_id=f"toolformer-{settings.worker_id}")
+    await publisher.start()
+    observer = PrometheusObserver()
+    holder: dict[str, ExecutorAgent] = {}
+
+    async def sink(result: Any) -> None:
+        await holder["agent"].publish_result(result)
+
+    executor = CallExecutor(
+        worker_id=settings.worker_id, sink=sink, max_in_flight=settings.max_in_flight,
+        tool_concurrency=settings.tool_concurrency, default_timeout_s=settings.default_timeout_s,
+    )
+    executor.on_queue_wait = observer.queue_wait
+    agent = ExecutorAgent(
+        registry=tools, executor=executor, publisher=publisher,
+        topics=AgentTopics(results=catalogue.results, dlq=catalogue.dlq),
+        worker_id=settings.worker_id, max_payload_bytes=settings.max_payload_bytes,
+        observer=observer,
+    )
+    holder["agent"] = agent
+    app = create_app(settings, bootstrap)
+    _attach(app, agent, catalogue)
+    metrics_port = None
+    if settings.metrics_port is not None:
+        metrics_port = serve_metrics(settings.metrics_port)
+    await app.start()
+    try:
+        if on_started is not None:
+            on_started(RunningWorker(app, executor, agent, metrics_port))
+        await stop.wait()
+    finally:
+        agent.accepting = False
+        left = await executor.drain(grace_s)
+        if left:
+            logger.warning("%d calls still running at shutdown; they will be redelivered", left)
+        await app.stop()
+        await executor.close()
+        await publisher.stop()
+
+
+def _attach(app: ToolformerApp, agent: ExecutorAgent, catalogue: TopicCatalogue) -> None:
+    calls = app.topic(catalogue.calls, key_serializer="raw", value_serializer="raw")
+    cancellations = app.topic(catalogue.cancellations, key_serializer="raw",
+                              value_serializer="raw")
+
+    async def execute_calls(stream: Any) -> None:
+        await agent.consume_calls(stream)
+
+    async def apply_cancellations(stream: Any) -> None:
+        await agent.consume_cancellations(stream)
+
+    app.agent(calls, name="toolformer.execute-calls")(execute_calls)
+    app.agent(cancellations, name="toolformer.apply-cancellations")(apply_cancellations)
