@@ -50,8 +50,9 @@ class ManagedProcess:
 
     def __init__(self, argv: Sequence[str], *, name: str) -> None:
         self._name = name
-        self._log = Path(tempfile.mkstemp(prefix=f"{name}-", suffix=".log")[1])
-        with self._log.open("wb") as log:
+        fd, log_path = tempfile.mkstemp(prefix=f"{name}-", suffix=".log")
+        self._log = Path(log_path)
+        with os.fdopen(fd, "wb") as log:
             self._popen = subprocess.Popen(
                 list(argv),
                 stdin=subprocess.DEVNULL,
