@@ -19,7 +19,7 @@ import subprocess
 import sys
 import tempfile
 import weakref
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 __all__ = ["ManagedProcess"]
@@ -33,6 +33,15 @@ def _die_with_parent() -> None:
     if sys.platform.startswith("linux"):
         with contextlib.suppress(OSError, AttributeError):
             ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+@contextlib.contextmanager
+def _unlink_on_error(path: Path) -> Iterator[None]:
+    try:
+        yield
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
 
 
 @atexit.register
@@ -52,7 +61,7 @@ class ManagedProcess:
         self._name = name
         fd, log_path = tempfile.mkstemp(prefix=f"{name}-", suffix=".log")
         self._log = Path(log_path)
-        with os.fdopen(fd, "wb") as log:
+        with os.fdopen(fd, "wb") as log, _unlink_on_error(self._log):
             self._popen = subprocess.Popen(
                 list(argv),
                 stdin=subprocess.DEVNULL,
