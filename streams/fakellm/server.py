@@ -39,7 +39,7 @@ Api = Literal["openai", "anthropic"]
 
 @dataclass(frozen=True, slots=True)
 class ServedRequest:
-    """One request as the server saw and answered it."""
+    """One request as the server saw and answered it (``received_at``: monotonic s)."""
 
     api: Api
     conversation: str | None
@@ -47,6 +47,7 @@ class ServedRequest:
     stream: bool
     status: int
     body: dict[str, Any]
+    received_at: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,6 +238,7 @@ class FakeLLMServer:
                 stream=stream,
                 status=status,
                 body=body,
+                received_at=time.monotonic(),
             )
         )
 
