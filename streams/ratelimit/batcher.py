@@ -1,0 +1,182 @@
+"""One sender per worker: the decisions of a loop tick go to Redis as one batch.
+
+It also owns what happens when Redis fails. ``fail_open``: decide locally with
+this worker's share of each limit (warning logged once per outage) while a probe
+watches for Redis to come back. ``fail_closed``: keep the batch and retry it
+until Redis answers, so calls wait. Either way no request is dropped: every
+future gets an answer, or an error only if the limiter is closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass
+
+from . import metrics
+from .config import FailurePolicy
+from .decisions import Batch, BoundLimit, Decision, Kind, Outcome, Status
+from .exceptions import RateLimiterUnavailableError
+from .local import LocalDecisionStore
+from .redis_store import RedisDecisionStore
+
+__all__ = ["Answer", "DecisionBatcher"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    outcome: Outcome
+    from_redis: bool
+
+
+@dataclass(slots=True)
+class _Pending:
+    decision: Decision
+    future: asyncio.Future[Answer]
+    asked_at: float
+
+
+class DecisionBatcher:
+    """Queue decisions, releases and renewals; send them together once per loop turn."""
+
+    def __init__(self, redis: RedisDecisionStore, local: LocalDecisionStore, *,
+                 failure_policy: FailurePolicy, max_batch: int = 1000,
+                 probe_interval_s: float = 0.25) -> None:
+        self._redis = redis
+        self._local = local
+        self._policy = failure_policy
+        self._max_batch = max_batch
+        self._probe_interval_s = probe_interval_s
+        self._pending: list[_Pending] = []
+        self._releases: list[tuple[BoundLimit, str]] = []
+        self._renewals: list[tuple[BoundLimit, str]] = []
+        self._wakeup = asyncio.Event()
+        self._sender: asyncio.Task[None] | None = None
+        self._probe: asyncio.Task[None] | None = None
+        self.mode = "redis"
+        self.batches_sent = 0
+
+    def submit(self, decision: Decision) -> asyncio.Future[Answer]:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Answer] = loop.create_future()
+        self._pending.append(_Pending(decision, future, time.perf_counter()))
+        self._kick()
+        return future
+
+    def release(self, limits: tuple[BoundLimit, ...], lease: str, *, from_redis: bool) -> None:
+        """Give back the concurrency permits of ``lease``, where they were taken."""
+        held = [(limit, lease) for limit in limits if limit.params.kind is Kind.CONCURRENCY]
+        if not held:
+            return
+        if from_redis:
+            self._releases += held
+            self._kick()
+        else:
+            self._local.apply_now(Batch(releases=held), self._local_now())
+
+    def renew(self, held: list[tuple[BoundLimit, str]]) -> None:
+        if held and self.mode == "redis":
+            self._renewals += held
+            self._kick()
+
+    async def aclose(self) -> None:
+        for task in (self._sender, self._probe):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._sender = self._probe = None
+        for item in self._pending:
+            if not item.future.done():
+                item.future.set_exception(RateLimiterUnavailableError(
+                    "the rate limiter was closed while this call waited; start it again"))
+        self._pending.clear()
+
+    def _kick(self) -> None:
+        self._wakeup.set()
+        if self._sender is None or self._sender.done():
+            self._sender = asyncio.get_running_loop().create_task(self._send_forever())
+
+    def _local_now(self) -> int:
+        return time.monotonic_ns() // 1000
+
+    async def _send_forever(self) -> None:
+        while True:
+            await self._wakeup.wait()
+            self._wakeup.clear()
+            while self._pending or self._releases or self._renewals:
+                await self._send_one()
+
+    async def _send_one(self) -> None:
+        items, self._pending = self._pending[:self._max_batch], self._pending[self._max_batch:]
+        batch = Batch([item.decision for item in items], self._releases, self._renewals)
+        self._releases, self._renewals = [], []
+        if self.mode != "local":
+            try:
+                outcomes = await self._redis.apply(batch)
+            except Exception as exc:  # any failure is an outage to ride out
+                if self._policy == "fail_closed":
+                    self._pending[:0] = items  # keep arrival order
+                    self._releases[:0] = batch.releases
+                    await self._wait_for_redis(exc)
+                    return
+                self._enter_local(exc)
+            else:
+                self.batches_sent += 1
+                self._answer(items, outcomes, from_redis=True)
+                return
+        local = Batch([item.decision for item in items])
+        self._answer(items, self._local.apply_now(local, self._local_now()), from_redis=False)
+
+    def _answer(self, items: list[_Pending], outcomes: list[Outcome], *, from_redis: bool
+                ) -> None:
+        now = time.perf_counter()
+        for item, outcome in zip(items, outcomes, strict=True):
+            metrics.DECISION_SECONDS.observe(now - item.asked_at)
+            if not item.future.cancelled():
+                item.future.set_result(Answer(outcome, from_redis))
+            elif outcome.status is Status.ADMITTED and item.decision.lease:
+                # the caller gave up while we decided: give its permits back
+                self.release(item.decision.limits, item.decision.lease, from_redis=from_redis)
+
+    def _enter_local(self, exc: Exception) -> None:
+        self.mode = "local"
+        metrics.set_mode("local")
+        log.warning("rate limiter: Redis failed (%s: %s); deciding locally with this "
+                    "worker's share of each limit until it answers again",
+                    type(exc).__name__, exc)
+        if self._probe is None or self._probe.done():
+            self._probe = asyncio.get_running_loop().create_task(self._probe_until_back())
+
+    async def _probe_until_back(self) -> None:
+        while True:
+            await asyncio.sleep(self._probe_interval_s)
+            with contextlib.suppress(Exception):
+                await self._redis.ping()
+                break
+        self.mode = "redis"
+        metrics.set_mode("redis")
+        log.warning("rate limiter: Redis answers again; limits are shared again")
+
+    async def _wait_for_redis(self, exc: Exception) -> None:
+        self.mode = "waiting"
+        metrics.set_mode("waiting")
+        log.warning("rate limiter: Redis failed (%s: %s); calls wait until it answers "
+                    "(failure_policy fail_closed)", type(exc).__name__, exc)
+        delay = 0.05
+        while True:
+            await asyncio.sleep(delay)
+            try:
+                await self._redis.ping()
+            except Exception:  # still down, keep waiting
+                delay = min(delay * 2, self._probe_interval_s * 4)
+                continue
+            break
+        self.mode = "redis"
+        metrics.set_mode("redis")
+        log.warning("rate limiter: Redis answers again; waiting calls proceed")
+        self._wakeup.set()
