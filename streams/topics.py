@@ -66,20 +66,20 @@ async def ensure_topics(
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
     await admin.start()
     try:
-        existing = {
-            meta["topic"]: len(meta["partitions"])
-            for meta in await admin.describe_topics(list(catalogue.all()))
-            if meta.get("error_code", 0) == 0 and meta["partitions"]
-        }
-        missing = [
-            NewTopic(name, partitions, replication_factor)
-            for name in catalogue.all()
-            if name not in existing
-        ]
+        # List before describing: asking for metadata of a missing topic makes a broker
+        # with auto-creation (Tansu always, Kafka by default) create it with *its*
+        # default partition count.
+        present = set(await admin.list_topics()) & set(catalogue.all())
+        missing = [NewTopic(name, partitions, replication_factor)
+                   for name in catalogue.all() if name not in present]
         if missing:
             with contextlib.suppress(TopicAlreadyExistsError):  # another worker was first
                 await admin.create_topics(missing)
-        wrong = {name: n for name, n in existing.items() if n != partitions}
+        described = await admin.describe_topics(sorted(present)) if present else []
+        wrong = {
+            meta["topic"]: len(meta["partitions"]) for meta in described
+            if meta.get("error_code", 0) == 0 and len(meta["partitions"]) != partitions
+        }
         if wrong:
             raise TopicMismatchError(
                 f"topics {wrong} exist with other partition counts than {partitions}; "

@@ -1,1 +1,5 @@
-"""TODO"""
+"""The ``toolformer`` command line (typer, rich)."""
+
+from .main import app, main
+
+__all__ = ["app", "main"]

@@ -1,0 +1,61 @@
+"""Running a command's coroutine: one clear line on error, a traceback only with --debug."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Coroutine
+from typing import Any, NoReturn, TypeVar
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+
+from async_toolformer.agents.exceptions import ToolformerAgentError
+from async_toolformer.schemas import SchemaError
+
+from ..exceptions import ToolformerError
+
+T = TypeVar("T")
+
+console = Console()
+errors = Console(stderr=True)
+_debug = {"on": False}
+
+EXPECTED_ERRORS = (ToolformerError, ToolformerAgentError, SchemaError, ValidationError, OSError)
+
+
+def set_debug(on: bool) -> None:
+    _debug["on"] = on
+    logging.basicConfig(level=logging.DEBUG if on else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    errors.print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+def run(coro: Coroutine[Any, Any, T]) -> T:
+    """Run ``coro`` to completion; expected errors become one line and exit code 1."""
+    try:
+        return asyncio.run(coro)
+    except KeyboardInterrupt:
+        raise typer.Exit(130) from None
+    except EXPECTED_ERRORS as exc:
+        if _debug["on"]:
+            raise
+        fail(_one_line(exc))
+
+
+def stop_on_signals(stop: asyncio.Event) -> None:
+    """Set ``stop`` on Ctrl-C and SIGTERM, so services shut down in order."""
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return f"{type(exc).__name__}: {text}" if isinstance(exc, OSError) else text

@@ -1,0 +1,38 @@
+"""The ``toolformer`` command line."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from . import calls, demo, serve
+from ._runtime import set_debug
+from .schemas_cmd import schemas_app
+
+app = typer.Typer(
+    name="toolformer",
+    help="Run LLM tool calls in parallel over Kafka.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+@app.callback()
+def _options(debug: Annotated[bool, typer.Option(
+        "--debug", help="Log verbosely and show tracebacks.")] = False) -> None:
+    set_debug(debug)
+
+
+app.command()(serve.worker)
+app.command()(serve.dev)
+app.command()(demo.demo)
+app.command()(calls.publish)
+app.command()(calls.results)
+app.command()(calls.cancel)
+app.add_typer(schemas_app, name="schemas")
+
+
+def main() -> None:
+    app()

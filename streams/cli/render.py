@@ -1,0 +1,43 @@
+"""How results look in a terminal: a table for people, JSON lines for scripts."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import orjson
+from rich.table import Table
+
+from async_toolformer.schemas import CallStatus, ToolCallCompleted
+
+_STYLE = {
+    CallStatus.OK: "green",
+    CallStatus.CANCELLED: "yellow",
+    CallStatus.RATE_LIMITED: "yellow",
+    CallStatus.INDETERMINATE: "magenta",
+}
+
+
+def results_table(results: Iterable[ToolCallCompleted], *, title: str | None = None) -> Table:
+    table = Table(title=title, show_lines=False)
+    table.add_column("call", no_wrap=True)
+    table.add_column("tool", no_wrap=True)
+    table.add_column("status", no_wrap=True)
+    table.add_column("run ms", justify="right", no_wrap=True)
+    table.add_column("tries", justify="right", no_wrap=True)
+    table.add_column("output / error", no_wrap=True, overflow="ellipsis", max_width=60)
+    for result in results:
+        style = _STYLE.get(result.status, "red")
+        detail = (_short(result.output) if result.error is None
+                  else f"{result.error.type}: {result.error.message}")
+        table.add_row(result.call_id, result.tool, f"[{style}]{result.status.value}[/]",
+                      f"{result.timings.run_ms:.0f}", str(result.attempts), detail)
+    return table
+
+
+def result_json(result: ToolCallCompleted) -> str:
+    return result.model_dump_json()
+
+
+def _short(value: object, limit: int = 60) -> str:
+    text = orjson.dumps(value).decode()
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -1,0 +1,75 @@
+"""``toolformer worker`` and ``toolformer dev``: serve tool calls until Ctrl-C or SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated
+
+import typer
+from rich.panel import Panel
+
+from ..dev import DevStack
+from ..settings import Settings
+from ..worker import RunningWorker, run_worker
+from ._runtime import console, run, stop_on_signals
+
+ToolsOption = Annotated[
+    list[str] | None,
+    typer.Option("--tools", "-t", help="Module of @tool functions to load (repeatable)."),
+]
+MetricsOption = Annotated[
+    int | None, typer.Option(help="Port of the Prometheus /metrics endpoint (0: any free).")
+]
+
+
+def settings_with(tools: list[str] | None, metrics_port: int | None = None,
+                  **overrides: object) -> Settings:
+    base = Settings()
+    update: dict[str, object] = {k: v for k, v in overrides.items() if v is not None}
+    if tools:
+        update["tools"] = [*base.tools, *tools]
+    if metrics_port is not None:
+        update["metrics_port"] = metrics_port
+    return base.model_copy(update=update)
+
+
+def worker(tools: ToolsOption = None, metrics_port: MetricsOption = None) -> None:
+    """Run one worker against KAFKA_BOOTSTRAP_SERVERS and REDIS_URL (join the group to scale)."""
+    settings = settings_with(tools, metrics_port)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        stop_on_signals(stop)
+        await run_worker(settings, stop, on_started=lambda w: _announce(settings, w))
+
+    run(main())
+
+
+def dev(tools: ToolsOption = None, metrics_port: MetricsOption = None) -> None:
+    """Start the embedded broker and Redis, create the topics and run a worker on them."""
+    requested = settings_with(tools, metrics_port)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        stop_on_signals(stop)
+        async with DevStack(requested) as stack:
+            settings = stack.settings
+            console.print(Panel.fit(
+                f"Kafka bootstrap  [bold]{stack.bootstrap_servers}[/] ({stack.kafka.source})\n"
+                f"Redis            [bold]{stack.redis_url}[/] ({stack.redis.source})\n\n"
+                f"export KAFKA_BOOTSTRAP_SERVERS={stack.bootstrap_servers}\n"
+                f"export REDIS_URL={stack.redis_url}",
+                title="toolformer dev", border_style="cyan"))
+            await run_worker(settings, stop, on_started=lambda w: _announce(settings, w))
+        console.print("stopped: broker, Redis and worker are down")
+
+    run(main())
+
+
+def _announce(settings: Settings, worker: RunningWorker) -> None:
+    tools = ", ".join(worker.agent.registry.names())
+    metrics = (f"http://127.0.0.1:{worker.metrics_port}/metrics" if worker.metrics_port
+               else "off")
+    console.print(
+        f"worker [bold]{settings.worker_id}[/] in group [bold]{settings.group_id}[/]: "
+        f"topics {settings.topic_prefix}*, tools: {tools}; metrics: {metrics}. Ctrl-C stops.")
