@@ -1,10 +1,11 @@
 """A child process that can never outlive us.
 
 Dev services are started in their own process group (so a signal reaches any
-children they spawn), with their output in a temporary log file (a pipe nobody
-reads would fill up and block them), and are killed on interpreter exit. On
-Linux the child also gets SIGKILL when its parent dies, which covers the cases
-``atexit`` cannot (``kill -9`` of the test run, an unhandled SIGTERM).
+children they spawn), with their output in an anonymous temporary file (a pipe
+nobody reads would fill up and block them; an unlinked file leaves nothing
+behind), and are killed on interpreter exit. On Linux the child also gets
+SIGKILL when its parent dies, which covers the cases ``atexit`` cannot
+(``kill -9`` of the test run, an unhandled SIGTERM).
 """
 
 from __future__ import annotations
@@ -14,18 +15,19 @@ import atexit
 import contextlib
 import ctypes
 import os
+import re
 import signal
 import subprocess
 import sys
 import tempfile
-import weakref
-from collections.abc import Iterator, Sequence
-from pathlib import Path
+from collections.abc import Sequence
 
 __all__ = ["ManagedProcess"]
 
 _PR_SET_PDEATHSIG = 1
-_LIVE: weakref.WeakSet[ManagedProcess] = weakref.WeakSet()
+_ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
+# strong references: a child must be killed at exit even if its owner was dropped
+_LIVE: set[ManagedProcess] = set()
 
 
 def _die_with_parent() -> None:
@@ -35,15 +37,6 @@ def _die_with_parent() -> None:
             ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
-@contextlib.contextmanager
-def _unlink_on_error(path: Path) -> Iterator[None]:
-    try:
-        yield
-    except BaseException:
-        path.unlink(missing_ok=True)
-        raise
-
-
 @atexit.register
 def _kill_leftovers() -> None:
     for proc in list(_LIVE):
@@ -51,7 +44,7 @@ def _kill_leftovers() -> None:
 
 
 class ManagedProcess:
-    """One running child with a log file, a polite stop and a hard kill.
+    """One running child with captured output, a polite stop and a hard kill.
 
     Start it from the thread that will live as long as it (normally the main
     thread): the parent-death signal fires when the *thread* that forked exits.
@@ -59,17 +52,19 @@ class ManagedProcess:
 
     def __init__(self, argv: Sequence[str], *, name: str) -> None:
         self._name = name
-        fd, log_path = tempfile.mkstemp(prefix=f"{name}-", suffix=".log")
-        self._log = Path(log_path)
-        with os.fdopen(fd, "wb") as log, _unlink_on_error(self._log):
+        self._output = tempfile.TemporaryFile(prefix=f"{name}-")  # noqa: SIM115 - closed in kill()
+        try:
             self._popen = subprocess.Popen(
                 list(argv),
                 stdin=subprocess.DEVNULL,
-                stdout=log,
+                stdout=self._output,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
                 preexec_fn=_die_with_parent,  # noqa: PLW1509 - only async-signal-safe work
             )
+        except BaseException:
+            self._output.close()
+            raise
         _LIVE.add(self)
 
     @property
@@ -82,12 +77,15 @@ class ManagedProcess:
         return self._popen.poll()
 
     def output_tail(self, limit: int = 2_000) -> str:
-        """The last ``limit`` characters the child wrote, for error messages."""
+        """The last ``limit`` bytes the child wrote, for error messages."""
         try:
-            text = self._log.read_text(errors="replace")
-        except OSError:
+            fd = self._output.fileno()
+            size = os.fstat(fd).st_size
+            # pread leaves the offset the child shares with us untouched
+            data = os.pread(fd, limit, max(size - limit, 0))
+        except (OSError, ValueError):
             return ""
-        return text[-limit:].strip()
+        return _ANSI_ESCAPE.sub("", data.decode(errors="replace")).strip()
 
     async def stop(self, grace_s: float = 5.0) -> None:
         """SIGTERM the group, wait up to ``grace_s``, then SIGKILL it."""
@@ -106,8 +104,7 @@ class ManagedProcess:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self._popen.wait(timeout=5)
         _LIVE.discard(self)
-        with contextlib.suppress(OSError):
-            self._log.unlink()
+        self._output.close()
 
     def _signal_group(self, signum: int) -> None:
         with contextlib.suppress(ProcessLookupError, PermissionError):
