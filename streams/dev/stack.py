@@ -14,9 +14,6 @@ import contextlib
 from types import TracebackType
 from typing import Self
 
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
-
 from ..settings import Settings
 from ..topics import TopicCatalogue, ensure_topics
 from .services import KafkaHandle, RedisHandle, resolve_kafka, resolve_redis
@@ -71,12 +68,6 @@ class DevStack:
             redis = await resolve_redis(self._settings.redis_url)
             stack.push_async_callback(redis.stop)
             if self._create_topics:
-                await _create_missing_topics(
-                    kafka.bootstrap_servers,
-                    self.catalogue,
-                    partitions=self._settings.partitions,
-                    replication_factor=self._settings.replication_factor,
-                )
                 await ensure_topics(
                     kafka.bootstrap_servers,
                     self.catalogue,
@@ -105,26 +96,3 @@ class DevStack:
     ) -> None:
         await self.stop()
 
-
-async def _create_missing_topics(
-    bootstrap_servers: str, catalogue: TopicCatalogue, *, partitions: int,
-    replication_factor: int,
-) -> None:
-    """Create absent topics before ``ensure_topics`` checks them.
-
-    ``ensure_topics`` asks for metadata of the named topics first, and a broker
-    with topic auto-creation (Tansu always, Apache Kafka by default) answers by
-    creating them with *its* default partition count (4 on Tansu), which then
-    fails the partition check. Listing all topics creates nothing.
-    """
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
-    await admin.start()
-    try:
-        existing = set(await admin.list_topics())
-        missing = [NewTopic(name, partitions, replication_factor)
-                   for name in catalogue.all() if name not in existing]
-        if missing:
-            with contextlib.suppress(TopicAlreadyExistsError):  # another process was first
-                await admin.create_topics(missing)
-    finally:
-        await admin.close()
