@@ -2,9 +2,13 @@
 
 Layout shared by all: ``ARGV[1]`` is a clock override in ms (empty in
 production, where the server's ``TIME`` is the only clock, so workers with
-skewed clocks agree), ``ARGV[2]`` the retention in ms, then a fixed number of
-arguments per key. Every key is one call_id; a key is a hash while leased
-(``tok``, ``own``, ``exp``) and becomes the record string once completed.
+skewed clocks agree), ``ARGV[2]`` the retention in ms, then the script's shared
+arguments, then its per-key ones. A shared argument left empty is given per key
+instead; sending it once when a batch agrees (one worker, one lease) halves the
+arguments the client has to encode, which is where its time goes.
+
+Every key is one call_id; a key is a hash while leased (``tok``, ``own``,
+``exp``) and becomes the record string once completed.
 Numbers go through ``fmt`` because Lua would print 1.7e12 in exponent form.
 """
 
@@ -26,18 +30,20 @@ local function kind_of(key)
   end
   return kind
 end
-local function record_token(key)
-  local head = redis.call('GETRANGE', key, 0, 24)
-  local sep = string.find(head, ':', 2, true)
+local function token_in(record, key)
+  local sep = string.find(record, ':', 2, true)
   if not sep then error('LEDGER_WRONGTYPE ' .. key .. ' is not a record') end
-  return tonumber(string.sub(head, 2, sep - 1))
+  return tonumber(string.sub(record, 2, sep - 1))
 end
 """
 
-# per key: worker_id, lease_ms -> {0, token, takeover_from|nil} | {1, record} | {2, owner, left_ms}
+# shared: worker_id, lease_ms (or per key, both)
+# -> {0, token, takeover_from|nil} | {1, record} | {2, owner, left_ms}
 CLAIM = _PRELUDE + """
+local worker, lease = ARGV[3], tonumber(ARGV[4])
+local each = worker == ''
 for i, key in ipairs(KEYS) do
-  local worker, lease = ARGV[1 + 2 * i], tonumber(ARGV[2 + 2 * i])
+  if each then worker, lease = ARGV[3 + 2 * i], tonumber(ARGV[4 + 2 * i]) end
   local kind = kind_of(key)
   if kind == 'string' then
     out[i] = {1, redis.call('GET', key)}
@@ -61,10 +67,14 @@ end
 return out
 """
 
-# per key: token, lease_ms -> 1 renewed | 0 token no longer current
+# shared: lease_ms (or per key); per key: token -> 1 renewed | 0 token no longer current
 RENEW = _PRELUDE + """
+local lease = tonumber(ARGV[3])
+local each = ARGV[3] == ''
 for i, key in ipairs(KEYS) do
-  local token, lease = tonumber(ARGV[1 + 2 * i]), tonumber(ARGV[2 + 2 * i])
+  local token
+  if each then token, lease = tonumber(ARGV[2 + 2 * i]), tonumber(ARGV[3 + 2 * i])
+  else token = tonumber(ARGV[3 + i]) end
   out[i] = 0
   if kind_of(key) == 'hash' and tonumber(redis.call('HGET', key, 'tok')) == token then
     redis.call('HSET', key, 'exp', fmt(now + lease))
@@ -75,16 +85,18 @@ end
 return out
 """
 
-# per key: token, record -> 1 recorded (now or by an earlier call with this token) | 0
+# per key: record (it starts with its token)
+# -> 1 recorded (now or by an earlier call with this token) | 0
 COMPLETE = _PRELUDE + """
 for i, key in ipairs(KEYS) do
-  local token, record = tonumber(ARGV[1 + 2 * i]), ARGV[2 + 2 * i]
+  local record = ARGV[2 + i]
+  local token = token_in(record, key)
   local kind = kind_of(key)
   out[i] = 0
   if kind == 'hash' and tonumber(redis.call('HGET', key, 'tok')) == token then
     redis.call('SET', key, record, 'PX', fmt(retention))
     out[i] = 1
-  elseif kind == 'string' and record_token(key) == token then
+  elseif kind == 'string' and token_in(redis.call('GETRANGE', key, 0, 24), key) == token then
     out[i] = 1
   end
 end

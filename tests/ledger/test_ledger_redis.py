@@ -161,3 +161,31 @@ async def test_foreign_key_under_the_prefix_is_reported(
         await ledger.claim("list", "w")
     with pytest.raises(LedgerEntryError, match="not a ledger record"):
         await ledger.lookup("str")
+
+
+async def test_mixed_leases_in_one_batch_each_get_their_own(make_ledger: LedgerFactory) -> None:
+    ledger = make_ledger(lease_ms=1_000)
+    short, long = await asyncio.gather(ledger.claim("s", "w1", lease_ms=200),
+                                       ledger.claim("l", "w2", lease_ms=60_000))
+    assert ledger.batches_sent == 1
+    held_short, held_long = await ledger.claim_many([("s", "w3"), ("l", "w3")])
+    assert isinstance(held_short, HeldElsewhere)
+    assert isinstance(held_long, HeldElsewhere)
+    assert held_short.expires_in_ms <= 200
+    assert held_long.expires_in_ms > 59_000
+    renewed = await asyncio.gather(ledger.renew("s", token_of(short), lease_ms=30_000),
+                                   ledger.renew("l", token_of(long), lease_ms=100))
+    assert list(renewed) == [True, True]
+    held_short, held_long = await ledger.claim_many([("s", "w3"), ("l", "w3")])
+    assert isinstance(held_short, HeldElsewhere)
+    assert isinstance(held_long, HeldElsewhere)
+    assert held_long.expires_in_ms <= 100
+    assert held_short.expires_in_ms > 29_000
+
+
+async def test_empty_batches_answer_empty(make_ledger: LedgerFactory) -> None:
+    ledger = make_ledger()
+    assert await ledger.claim_many([]) == []
+    assert await ledger.renew_many([]) == []
+    assert await ledger.complete_many([]) == []
+    assert await ledger.lookup_many([]) == []
