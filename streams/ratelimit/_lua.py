@@ -8,6 +8,8 @@ key (kind, interval_us, capacity, poll_us) and each decision
 ``[lease, key, cost, key, cost, ...]`` (1-based key indexes). It answers
 ``status, retry_after_us, limiting`` per decision. State of a key is read at
 most once and written at most once per batch. Mirrors :mod:`.local` exactly.
+Keys outlive their state by a second, so a test clock that runs ahead of real
+time never sees state vanish early.
 """
 
 from __future__ import annotations
@@ -139,10 +141,10 @@ end
 for k, _ in pairs(dirty) do
   local s, kd, key = st[k], kind[k], KEYS[k]
   if kd == 1 then
-    redis.call('SET', key, fmt(s.tat), 'PX', math.ceil((s.tat - now) / 1000) + 1)
+    redis.call('SET', key, fmt(s.tat), 'PX', math.ceil((s.tat - now) / 1000) + 1000)
   elseif kd == 2 then
     redis.call('SET', key, fmt(s.idx) .. ':' .. fmt(s.curr) .. ':' .. fmt(s.prev),
-               'PX', math.ceil(2 * iv[k] / 1000) + 1)
+               'PX', math.ceil(2 * iv[k] / 1000) + 1000)
   else
     for i = 1, #s.adds, 2000 do
       redis.call('ZADD', key, unpack(s.adds, i, math.min(i + 1999, #s.adds)))
