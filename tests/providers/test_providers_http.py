@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncGenerator
 from typing import Any
 
 import pytest
@@ -317,3 +319,16 @@ async def test_providers_satisfy_the_protocol() -> None:
     ]
     await openai_provider.aclose()
     await anthropic_provider.aclose()
+
+
+async def test_stopping_early_closes_the_stream(make_provider: ProviderFactory) -> None:
+    # a cancelled branch stops reading mid-turn; the provider must stay usable
+    async with FakeLLMServer(SCRIPT) as server, make_provider(server, model="order") as provider:
+        events = provider.stream_turn(TurnRequest((UserMessage("go"),), TOOLS))
+        assert isinstance(events, AsyncGenerator)
+        async with contextlib.aclosing(events):
+            async for event in events:
+                if isinstance(event, ToolCallReady):
+                    break
+        again = finished_of(await run(provider, TurnRequest((UserMessage("again"),), TOOLS)))
+    assert len(again.tool_calls) == 2
