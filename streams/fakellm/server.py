@@ -171,10 +171,12 @@ class FakeLLMServer:
             id_prefix="call_" if api == "openai" else "toolu_",
             prompt_chars=_prompt_chars(body),
         )
-        frames = _frames(api, plan, selection, body, stream=stream)
+        frames = _frames(api, plan, selection, body, stream=True)
         if not stream:
+            # as long as the stream would take: latency, then a delay between chunks
             await asyncio.sleep(plan.latency_s + plan.token_delay_s * (len(frames) - 1))
-            return web.Response(body=frames[0], content_type="application/json")
+            plain = _frames(api, plan, selection, body, stream=False)[0]
+            return web.Response(body=plain, content_type="application/json")
         return await self._stream(request, api, plan, frames)
 
     async def _stream(

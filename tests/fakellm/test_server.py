@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -151,3 +152,23 @@ async def test_port_before_start_is_an_error() -> None:
     server = FakeLLMServer(SCRIPT)
     with pytest.raises(RuntimeError, match="not running"):
         _ = server.base_url
+
+
+async def test_plain_answer_takes_as_long_as_the_stream(http: aiohttp.ClientSession) -> None:
+    # 2 text pieces + 1 call (header + 1 piece) + role, finish and [DONE]: 7 frames,
+    # so 6 gaps of 40 ms after the 50 ms latency; only a lower bound is asserted
+    script = {
+        "turns": [
+            {
+                "text": "one two",
+                "tool_calls": [{"name": "f", "arguments": {}}],
+                "latency_ms": 50,
+                "token_delay_ms": 40,
+            }
+        ]
+    }
+    async with FakeLLMServer(script) as server:
+        started = time.monotonic()
+        async with http.post(f"{server.base_url}/chat/completions", json=chat("m")) as resp:
+            assert resp.status == 200
+        assert time.monotonic() - started >= 0.05 + 6 * 0.04
