@@ -55,6 +55,8 @@ class DecisionBatcher:
         self._releases: list[tuple[BoundLimit, str]] = []
         self._renewals: list[tuple[BoundLimit, str]] = []
         self._wakeup = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
         self._sender: asyncio.Task[None] | None = None
         self._probe: asyncio.Task[None] | None = None
         self.mode = "redis"
@@ -83,7 +85,14 @@ class DecisionBatcher:
             self._renewals += held
             self._kick()
 
+    async def drain(self, timeout_s: float = 2.0) -> None:
+        """Wait (up to ``timeout_s``) until everything queued so far has been sent."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout_s):
+                await self._idle.wait()
+
     async def aclose(self) -> None:
+        await self.drain()  # give permits back now rather than at lease expiry
         for task in (self._sender, self._probe):
             if task is not None:
                 task.cancel()
@@ -98,6 +107,7 @@ class DecisionBatcher:
 
     def _kick(self) -> None:
         self._wakeup.set()
+        self._idle.clear()
         if self._sender is None or self._sender.done():
             self._sender = asyncio.get_running_loop().create_task(self._send_forever())
 
@@ -110,6 +120,7 @@ class DecisionBatcher:
             self._wakeup.clear()
             while self._pending or self._releases or self._renewals:
                 await self._send_one()
+            self._idle.set()
 
     async def _send_one(self) -> None:
         items, self._pending = self._pending[:self._max_batch], self._pending[self._max_batch:]

@@ -115,6 +115,7 @@ class RateLimiter:
     async def snapshot(self) -> list[LimitState]:
         """Every limit key's state from Redis (``limits show``)."""
         namespace = self.config.namespace
+        await self._batcher.drain()  # releases of calls that just ended
         try:
             bound: list[tuple[Any, BoundLimit, str]] = []
             for limit in self.config.limits:

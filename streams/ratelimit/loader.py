@@ -56,12 +56,14 @@ def _explain(exc: ValidationError, data: dict[str, Any], text: str, source: str
              ) -> LimitsConfigError:
     error = exc.errors()[0]
     loc = [part for part in error["loc"] if part not in _KINDS]
+    if error["type"] in {"union_tag_invalid", "union_tag_not_found"}:
+        loc.append("kind")
     path = _key_path(loc, data)
     line = _line_of(loc, text)
     where = f"{path} (line {line})" if line else path or None
     reason = str(error["msg"]).removeprefix("Value error, ")
     if error["type"] == "union_tag_invalid":
-        reason = (f"unknown kind {_get(data, loc, 'kind')!r}; "
+        reason = (f"unknown kind {_get(data, loc[:-1], 'kind')!r}; "
                   "use token_bucket, sliding_window or concurrency")
     elif error["type"] == "union_tag_not_found":
         reason = "missing kind; use token_bucket, sliding_window or concurrency"

@@ -137,7 +137,9 @@ async def test_server_clock_is_used_without_override(limits_redis: Redis, namesp
     outcomes = await store.apply(Batch([Decision((bucket,))] * 4))
     assert outcomes[3].status is Status.DENIED
     assert 0 < outcomes[3].retry_after_us <= 100_000
-    stored = float(await limits_redis.get(bucket.key))
+    raw = await limits_redis.get(bucket.key)
+    assert raw is not None
+    stored = float(raw)
     seconds, micros = await limits_redis.time()
     assert abs(stored - (seconds * 1e6 + micros)) < 5e6  # a server-clock TAT, not a test one
 
