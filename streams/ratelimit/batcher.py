@@ -1,4 +1,10 @@
-"""One sender per worker: the decisions of a loop tick go to Redis as one batch.
+"""One batch in flight per worker: decisions that arrive meanwhile go in the next one.
+
+A lone decision is sent at once by its caller (no hop through another task,
+so its latency is one round trip); the decisions, releases and renewals that
+arrive while a batch is in flight are sent together as the next batch, as soon
+as it returns. Under load a batch therefore holds what arrived during one round
+trip, and one batch at a time keeps decisions in arrival order.
 
 It also owns what happens when Redis fails. ``fail_open``: decide locally with
 this worker's share of each limit (warning logged once per outage) while a probe
@@ -54,20 +60,29 @@ class DecisionBatcher:
         self._pending: list[_Pending] = []
         self._releases: list[tuple[BoundLimit, str]] = []
         self._renewals: list[tuple[BoundLimit, str]] = []
-        self._wakeup = asyncio.Event()
+        self._busy = False  # a batch is in flight or a drainer is about to send one
         self._idle = asyncio.Event()
         self._idle.set()
-        self._sender: asyncio.Task[None] | None = None
+        self._drainer: asyncio.Task[None] | None = None
         self._probe: asyncio.Task[None] | None = None
         self.mode = "redis"
         self.batches_sent = 0
 
-    def submit(self, decision: Decision) -> asyncio.Future[Answer]:
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[Answer] = loop.create_future()
-        self._pending.append(_Pending(decision, future, time.perf_counter()))
-        self._kick()
-        return future
+    async def decide(self, decision: Decision) -> Answer:
+        """The answer to ``decision``: sent now if nothing is in flight, else in the next batch."""
+        future: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
+        item = _Pending(decision, future, time.perf_counter())
+        if self._busy:
+            self._pending.append(item)
+            return await future
+        self._busy = True
+        self._idle.clear()
+        try:
+            await self._send_one([item])
+        finally:
+            self._busy = False
+            self._after_send()
+        return await future  # done, unless fail_closed queued it again
 
     def release(self, limits: tuple[BoundLimit, ...], lease: str, *, from_redis: bool) -> None:
         """Give back the concurrency permits of ``lease``, where they were taken."""
@@ -76,14 +91,14 @@ class DecisionBatcher:
             return
         if from_redis:
             self._releases += held
-            self._kick()
+            self._after_send()
         else:
             self._local.apply_now(Batch(releases=held), self._local_now())
 
     def renew(self, held: list[tuple[BoundLimit, str]]) -> None:
         if held and self.mode == "redis":
             self._renewals += held
-            self._kick()
+            self._after_send()
 
     async def drain(self, timeout_s: float = 2.0) -> None:
         """Wait (up to ``timeout_s``) until everything queued so far has been sent."""
@@ -93,37 +108,44 @@ class DecisionBatcher:
 
     async def aclose(self) -> None:
         await self.drain()  # give permits back now rather than at lease expiry
-        for task in (self._sender, self._probe):
+        for task in (self._drainer, self._probe):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-        self._sender = self._probe = None
+        self._drainer = self._probe = None
         for item in self._pending:
             if not item.future.done():
                 item.future.set_exception(RateLimiterUnavailableError(
                     "the rate limiter was closed while this call waited; start it again"))
         self._pending.clear()
 
-    def _kick(self) -> None:
-        self._wakeup.set()
-        self._idle.clear()
-        if self._sender is None or self._sender.done():
-            self._sender = asyncio.get_running_loop().create_task(self._send_forever())
-
     def _local_now(self) -> int:
         return time.monotonic_ns() // 1000
 
-    async def _send_forever(self) -> None:
-        while True:
-            await self._wakeup.wait()
-            self._wakeup.clear()
-            while self._pending or self._releases or self._renewals:
-                await self._send_one()
+    def _after_send(self) -> None:
+        """Start a drainer for queued work, unless a batch is already on its way."""
+        if self._busy:
+            return
+        if self._pending or self._releases or self._renewals:
+            self._busy = True
+            self._idle.clear()
+            self._drainer = asyncio.get_running_loop().create_task(self._drain())
+        else:
             self._idle.set()
 
-    async def _send_one(self) -> None:
-        items, self._pending = self._pending[:self._max_batch], self._pending[self._max_batch:]
+    async def _drain(self) -> None:
+        try:
+            while self._pending or self._releases or self._renewals:
+                items = self._pending[:self._max_batch]
+                del self._pending[:self._max_batch]
+                await self._send_one(items)
+        finally:
+            self._busy = False
+            if not (self._pending or self._releases or self._renewals):
+                self._idle.set()
+
+    async def _send_one(self, items: list[_Pending]) -> None:
         batch = Batch([item.decision for item in items], self._releases, self._renewals)
         self._releases, self._renewals = [], []
         if self.mode != "local":
@@ -190,4 +212,3 @@ class DecisionBatcher:
         self.mode = "redis"
         metrics.set_mode("redis")
         log.warning("rate limiter: Redis answers again; waiting calls proceed")
-        self._wakeup.set()

@@ -1,9 +1,9 @@
 """The rate limiter the executor calls: ``async with limiter.admit(quota): run()``.
 
 A call no limit applies to passes without touching Redis. Others ask for all
-their limits in one decision (batched with the other calls of the same loop
-tick). If refused, a ``wait`` limit queues the call behind the earlier waiters
-of the refusing limit's key (arrival order per key; other keys are unaffected);
+their limits in one decision (batched with the calls that arrive while the
+previous batch is in flight). If refused, a ``wait`` limit queues the call behind
+the earlier waiters of the refusing limit's key (arrival order per key; other keys are unaffected);
 only the head of each queue retries, after the retry-after Redis returned, or
 sooner when this worker releases a permit of that key. A ``reject`` limit raises
 :class:`RateLimitedError` at once.
@@ -155,13 +155,13 @@ class RateLimiter:
         loop = asyncio.get_running_loop()
         started = loop.time()
         decision = Decision(limits, cost, lease)
-        retry_s = 0.0
+        retry_at = 0.0  # loop time before which a retry would be refused again
         key = self._queued_key(limits)
         if key is None:
-            answer = await self._batcher.submit(decision)
+            answer = await self._batcher.decide(decision)
             if answer.outcome.status is Status.ADMITTED:
                 return self._admitted(limits, lease, answer, started)
-            key, retry_s = self._refused(limits, cost, answer)
+            key, retry_at = self._refused(limits, cost, answer)
         while True:
             queue = self._queues.get(key)
             if queue is None:
@@ -170,12 +170,12 @@ class RateLimiter:
             try:
                 async with queue.lock:
                     while True:
-                        if retry_s > 0:
-                            await queue.nap(retry_s)
-                        answer = await self._batcher.submit(decision)
+                        if (nap := retry_at - loop.time()) > 0:  # what is left of it
+                            await queue.nap(nap)
+                        answer = await self._batcher.decide(decision)
                         if answer.outcome.status is Status.ADMITTED:
                             return self._admitted(limits, lease, answer, started)
-                        next_key, retry_s = self._refused(limits, cost, answer)
+                        next_key, retry_at = self._refused(limits, cost, answer)
                         if next_key != key:
                             break  # another limit holds it up now: queue there
             finally:
@@ -205,7 +205,7 @@ class RateLimiter:
 
     def _refused(self, limits: tuple[BoundLimit, ...], cost: float, answer: Answer
                  ) -> tuple[str, float]:
-        """Raise for reject/never; else the key to queue on and how long to wait."""
+        """Raise for reject/never; else the key to queue on and when to try again."""
         outcome, source = answer.outcome, "redis" if answer.from_redis else "local"
         limit = limits[outcome.limiting]
         if outcome.status is Status.NEVER:
@@ -216,7 +216,7 @@ class RateLimiter:
             raise RateLimitedError(retry_after_ms=math.ceil(outcome.retry_after_us / 1000),
                                    limit=limit.name)
         self._count(limit.name, "delayed", source)
-        return limit.key, outcome.retry_after_us / 1e6
+        return limit.key, asyncio.get_running_loop().time() + outcome.retry_after_us / 1e6
 
     def _release(self, limits: tuple[BoundLimit, ...], lease: str, from_redis: bool) -> None:
         if not lease:
