@@ -79,6 +79,9 @@ class DecisionBatcher:
         self._idle.clear()
         try:
             await self._send_one([item])
+        except BaseException:
+            future.cancel()  # if it is sent again later, its permits are given back
+            raise
         finally:
             self._busy = False
             self._after_send()

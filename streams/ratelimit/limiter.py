@@ -2,10 +2,11 @@
 
 A call no limit applies to passes without touching Redis. Others ask for all
 their limits in one decision (batched with the calls that arrive while the
-previous batch is in flight). If refused, a ``wait`` limit queues the call behind
-the earlier waiters of the refusing limit's key (arrival order per key; other keys are unaffected);
-only the head of each queue retries, after the retry-after Redis returned, or
-sooner when this worker releases a permit of that key. A ``reject`` limit raises
+previous batch is in flight). If refused, a ``wait`` limit queues the call
+behind the earlier waiters of the refusing limit's key (arrival order per key
+within this worker; other keys are unaffected); only the head of each queue
+retries, once the retry-after Redis returned has passed, or sooner when this
+worker releases a permit of that key. A ``reject`` limit raises
 :class:`RateLimitedError` at once.
 """
 
