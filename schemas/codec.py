@@ -17,9 +17,27 @@ from .calls import ToolCallCompleted, ToolCallRequested
 from .cancellations import BranchCancelled, SessionCancelled
 from .dead_letters import DeadLetter
 from .exceptions import InvalidEventError, UndecodableError
+from .sessions import (
+    BranchDecision,
+    DeadlineReached,
+    JournalMarker,
+    LLMTurnCompleted,
+    LLMTurnFailed,
+    LLMTurnStarted,
+    SessionCancelRequested,
+    SessionCompleted,
+    SessionFailed,
+    SessionStarted,
+    ToolCallDispatched,
+    ToolCallProposed,
+    ToolResultReceived,
+)
 
 AnyEvent = Annotated[
-    ToolCallRequested | ToolCallCompleted | BranchCancelled | SessionCancelled | DeadLetter,
+    ToolCallRequested | ToolCallCompleted | BranchCancelled | SessionCancelled | DeadLetter
+    | SessionStarted | SessionCancelRequested | LLMTurnStarted | ToolCallProposed
+    | ToolCallDispatched | LLMTurnCompleted | LLMTurnFailed | ToolResultReceived
+    | DeadlineReached | BranchDecision | SessionCompleted | SessionFailed | JournalMarker,
     Field(discriminator="type"),
 ]
 EVENT_ADAPTER: TypeAdapter[AnyEvent] = TypeAdapter(AnyEvent)

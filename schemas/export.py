@@ -9,6 +9,7 @@ from pydantic import BaseModel
 from .calls import ToolCallCompleted, ToolCallRequested
 from .cancellations import BranchCancelled, SessionCancelled
 from .dead_letters import DeadLetter
+from .sessions import SESSION_EVENTS
 
 EXPORTED_EVENTS: tuple[type[BaseModel], ...] = (
     ToolCallRequested,
@@ -16,6 +17,7 @@ EXPORTED_EVENTS: tuple[type[BaseModel], ...] = (
     BranchCancelled,
     SessionCancelled,
     DeadLetter,
+    *SESSION_EVENTS,
 )
 
 
