@@ -61,6 +61,10 @@ class Settings(BaseSettings):
         default_factory=list, description="Modules of user tools to import, like faust -A."
     )
     limits_file: Path | None = Field(default=None, description="TOML file of rate limits.")
+    ledger: bool = Field(default=True, description="Guard calls with the execution ledger.")
+    ledger_namespace: str = Field(default="default", description="A new one re-executes all.")
+    lease_ms: int = Field(default=10_000, ge=100, description="Ledger lease, renewed while run.")
+    result_retention_s: int = Field(default=86_400, ge=1, description="How long results stay.")
     log_level: str = Field(default="warning")
 
     def require_services(self) -> tuple[str, str | None]:

@@ -21,6 +21,7 @@ from async_toolformer.agents.tools import ToolRegistry, load_tools
 from .faust_app import ToolformerApp, create_app
 from .metrics import PrometheusObserver, serve_metrics
 from .publisher import KafkaPublisher
+from .redis_parts import open_redis_parts
 from .settings import Settings
 from .topics import TopicCatalogue, ensure_topics
 
@@ -46,8 +47,9 @@ async def run_worker(
     on_started: Callable[[RunningWorker], None] | None = None,
 ) -> None:
     """Serve calls until ``stop`` is set."""
-    bootstrap, _redis_url = settings.require_services()
+    bootstrap, redis_url = settings.require_services()
     tools = registry if registry is not None else load_tools(settings.tools)
+    redis_parts = await open_redis_parts(settings, redis_url)
     catalogue = TopicCatalogue(settings.topic_prefix)
     await ensure_topics(bootstrap, catalogue, partitions=settings.partitions,
                         replication_factor=settings.replication_factor)
@@ -62,6 +64,7 @@ async def run_worker(
     executor = CallExecutor(
         worker_id=settings.worker_id, sink=sink, max_in_flight=settings.max_in_flight,
         tool_concurrency=settings.tool_concurrency, default_timeout_s=settings.default_timeout_s,
+        guard=redis_parts.guard,
     )
     executor.on_queue_wait = observer.queue_wait
     agent = ExecutorAgent(
@@ -89,6 +92,7 @@ async def run_worker(
         await app.stop()
         await executor.close()
         await publisher.stop()
+        await redis_parts.close()
 
 
 def _attach(app: ToolformerApp, agent: ExecutorAgent, catalogue: TopicCatalogue) -> None:

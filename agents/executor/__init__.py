@@ -1,7 +1,7 @@
 """The call executor: admission of raw records, concurrent runs, cancellation, ordered acks."""
 
 from .cancellations import CancellationBook
-from .executor import CallExecutor, CallGate, ExecutorStats, ResultSink
+from .executor import CallExecutor, CallGuard, ExecutorStats, ResultSink, Run, Seal
 from .intake import Admission, Refusal, admit
 from .offsets import OffsetTracker
 from .outcome import CallOutcome, completed_event, rejected_event
@@ -10,13 +10,15 @@ from .runner import run_tool
 __all__ = [
     "Admission",
     "CallExecutor",
-    "CallGate",
+    "CallGuard",
     "CallOutcome",
     "CancellationBook",
     "ExecutorStats",
     "OffsetTracker",
     "Refusal",
     "ResultSink",
+    "Run",
+    "Seal",
     "admit",
     "completed_event",
     "rejected_event",

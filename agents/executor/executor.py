@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from async_toolformer.schemas import (
     BranchCancelled,
@@ -34,9 +34,20 @@ from .runner import run_tool
 logger = logging.getLogger(__name__)
 
 ResultSink = Callable[[ToolCallCompleted], Awaitable[None]]
-CallGate = Callable[[ToolCallRequested, ToolSpec, Callable[[], Awaitable[CallOutcome]]],
-                    Awaitable[CallOutcome]]
-"""Wraps the run of one call (rate limits, the execution ledger); may answer without running."""
+Run = Callable[[], Awaitable[CallOutcome]]
+Seal = Callable[[CallOutcome], ToolCallCompleted]
+
+
+class CallGuard(Protocol):
+    """Stands around the run of one call: rate limits, the execution ledger.
+
+    It may answer without running (a result already recorded, a limit that
+    rejects); otherwise it calls ``run`` and turns the outcome into the terminal
+    event with ``seal``, which it may record before returning it.
+    """
+
+    async def guard(self, request: ToolCallRequested, spec: ToolSpec, run: Run,
+                    seal: Seal) -> ToolCallCompleted: ...
 
 
 @dataclass(slots=True)
@@ -67,7 +78,7 @@ class CallExecutor:
         max_in_flight: int = 10_000,
         tool_concurrency: Mapping[str, int] | None = None,
         default_timeout_s: float = 30.0,
-        gate: CallGate | None = None,
+        guard: CallGuard | None = None,
         thread_workers: int = 32,
     ) -> None:
         self._worker_id = worker_id
@@ -77,7 +88,7 @@ class CallExecutor:
             name: asyncio.Semaphore(n) for name, n in (tool_concurrency or {}).items()
         }
         self._default_timeout_s = default_timeout_s
-        self._gate = gate
+        self._guard = guard
         self._threads = ThreadPoolExecutor(max_workers=thread_workers, thread_name_prefix="tool")
         self._running: dict[str, _Running] = {}
         self._by_session: dict[str, set[str]] = {}
@@ -136,27 +147,29 @@ class CallExecutor:
 
     async def _execute(self, request: ToolCallRequested, spec: ToolSpec,
                        arguments: dict[str, Any], received_at: datetime) -> ToolCallCompleted:
+        def seal(outcome: CallOutcome) -> ToolCallCompleted:
+            return completed_event(request, outcome, worker_id=self._worker_id,
+                                   received_at=received_at)
+
         try:
-            outcome = await self._outcome(request, spec, arguments)
+            result = await self._guarded(request, spec, arguments, seal)
         except asyncio.CancelledError:
-            running = self._running.get(request.call_id)
-            if running is None or running.cancel_reason is None:
+            reason = self._cancel_reason(request)
+            if reason is None:
                 raise  # the worker is shutting down: no result, the offset stays uncommitted
-            outcome = CallOutcome.failed(CallStatus.CANCELLED, "Cancelled", running.cancel_reason)
+            result = seal(CallOutcome.failed(CallStatus.CANCELLED, "Cancelled", reason))
         finally:
             self._forget(request)
-        result = completed_event(request, outcome, worker_id=self._worker_id,
-                                 received_at=received_at)
         self.stats.finished += 1
         self.stats.by_status[result.status] = self.stats.by_status.get(result.status, 0) + 1
         await self._sink(result)
         return result
 
-    async def _outcome(self, request: ToolCallRequested, spec: ToolSpec,
-                       arguments: dict[str, Any]) -> CallOutcome:
+    async def _guarded(self, request: ToolCallRequested, spec: ToolSpec,
+                       arguments: dict[str, Any], seal: Seal) -> ToolCallCompleted:
         reason = self.cancellations.reason(request.session_id, request.branch_id)
         if reason is not None:
-            return CallOutcome.failed(CallStatus.CANCELLED, "Cancelled", reason)
+            return seal(CallOutcome.failed(CallStatus.CANCELLED, "Cancelled", reason))
         timeout_s = request.timeout_s or spec.timeout_s or self._default_timeout_s
         limit = self._tool_slots.get(spec.name)
         queued = time.monotonic()
@@ -167,14 +180,25 @@ class CallExecutor:
                 self.on_queue_wait(spec.name, time.monotonic() - queued)
 
             async def run() -> CallOutcome:
-                return await run_tool(spec, arguments, timeout_s=timeout_s, threads=self._threads)
+                try:
+                    return await run_tool(spec, arguments, timeout_s=timeout_s,
+                                          threads=self._threads)
+                except asyncio.CancelledError:
+                    reason = self._cancel_reason(request)
+                    if reason is None:
+                        raise
+                    return CallOutcome.failed(CallStatus.CANCELLED, "Cancelled", reason)
 
-            if self._gate is None:
-                return await run()
-            return await self._gate(request, spec, run)
+            if self._guard is None:
+                return seal(await run())
+            return await self._guard.guard(request, spec, run, seal)
         finally:
             if limit is not None:
                 limit.release()
+
+    def _cancel_reason(self, request: ToolCallRequested) -> str | None:
+        running = self._running.get(request.call_id)
+        return running.cancel_reason if running is not None else None
 
     async def _follow(self, task: asyncio.Task[ToolCallCompleted]) -> ToolCallCompleted:
         """A redelivered call that is still running here: answer with the first run's result."""

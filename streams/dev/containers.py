@@ -25,7 +25,7 @@ def docker_available(timeout_s: float = 2.0) -> bool:
     if not os.environ.get("DOCKER_HOST") and not Path("/var/run/docker.sock").exists():
         return False  # the common "no engine" case, without a connection attempt
     try:
-        import docker  # type: ignore[import-untyped]
+        import docker
 
         client = docker.from_env(timeout=max(int(timeout_s), 1))
     except Exception:

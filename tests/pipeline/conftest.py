@@ -38,7 +38,8 @@ PipelineFactory = Callable[..., Awaitable[Pipeline]]
 
 
 @pytest_asyncio.fixture(loop_scope="session")
-async def pipeline_factory(kafka_bootstrap: str) -> AsyncIterator[PipelineFactory]:
+async def pipeline_factory(kafka_bootstrap: str, redis_url: str
+                           ) -> AsyncIterator[PipelineFactory]:
     """Start a worker (settings overridable) and a client on fresh topics; stop both after."""
     started: list[Pipeline] = []
 
@@ -47,7 +48,8 @@ async def pipeline_factory(kafka_bootstrap: str) -> AsyncIterator[PipelineFactor
         values: dict[str, object] = {
             "kafka_bootstrap_servers": kafka_bootstrap, "topic_prefix": f"{name}.",
             "group_id": f"{name}-workers", "worker_id": f"{name}-w1", "partitions": 4,
-            "metrics_port": None, "tools": [TEST_TOOLS],
+            "metrics_port": None, "tools": [TEST_TOOLS], "redis_url": redis_url,
+            "ledger_namespace": name,
         }
         values.update(overrides)
         settings = Settings.model_validate(values)

@@ -44,3 +44,13 @@ async def nap(ms: int) -> int:
     """Like the built-in sleep, under a name no per-tool cap applies to."""
     await asyncio.sleep(ms / 1000)
     return ms
+
+
+executions: Counter[str] = Counter()
+
+
+@tool
+async def charge(account: str, cents: int) -> dict[str, Any]:
+    """Not idempotent: counts every real execution per account."""
+    executions[account] += 1
+    return {"account": account, "charged": cents}
