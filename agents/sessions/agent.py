@@ -1,0 +1,127 @@
+"""The Faust agents of the session loop: ``sessions`` and ``results`` in, the runtime does the rest.
+
+Kept thin: each record is admitted or decoded, handed to the
+:class:`SessionRuntime`, and acknowledged in offset order once what it caused
+is journaled (:class:`OffsetTracker`, as the executor does), so a worker that
+dies never commits past a record whose effect a successor could not re-fold.
+Before a partition's first record is handled, its journal is re-folded: open
+sessions of a partition this worker has just been given carry on here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+from collections.abc import AsyncIterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from async_toolformer.schemas import (
+    DeadLetter,
+    SchemaError,
+    SessionFailed,
+    ToolCallCompleted,
+    ToolResultReceived,
+    decode_as,
+    encode,
+)
+
+from ..executor.offsets import OffsetTracker
+from .catalogue import ToolCatalogue
+from .intake import SessionRefusal, admit_session
+from .ports import RecordSink
+from .runtime import SessionRuntime
+
+__all__ = ["SessionAgent"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class SessionAgent:
+    """State shared by the session agents of one worker."""
+
+    runtime: SessionRuntime
+    catalogue: ToolCatalogue
+    outbox: RecordSink
+    worker_id: str
+    tracker: OffsetTracker[Any] = field(default_factory=OffsetTracker)
+
+    async def consume_sessions(self, stream: Any) -> None:
+        """Agent body for ``sessions``: start sessions, cancel them, refuse bad requests."""
+        events: AsyncIterable[Any] = stream.noack().events()
+        async for event in events:
+            message = event.message
+            await self.runtime.ensure_recovered(message.partition)
+            self.tracker.start(message.tp, message.offset, event)
+            verdict = admit_session(message.value, message.key, self.catalogue)
+            if isinstance(verdict, SessionRefusal):
+                delivery = self._refuse(verdict, message)
+            else:
+                self.runtime.note_partition(verdict.session_id, message.partition)
+                delivery = self.runtime.apply(verdict)
+            self._ack_when(delivery, message)
+
+    async def consume_results(self, stream: Any) -> None:
+        """Agent body for ``results``: hand each result to the session waiting for it."""
+        events: AsyncIterable[Any] = stream.noack().events()
+        async for event in events:
+            message = event.message
+            await self.runtime.ensure_recovered(message.partition)
+            self.tracker.start(message.tp, message.offset, event)
+            delivery: asyncio.Future[Any]
+            try:
+                result = decode_as(ToolCallCompleted, message.value or b"")
+            except SchemaError:
+                delivery = _done()  # not ours to judge: the results topic has other readers
+            else:
+                delivery = self.runtime.apply(
+                    ToolResultReceived(session_id=result.session_id, result=result))
+            self._ack_when(delivery, message)
+
+    def on_assigned(self, partitions: set[int]) -> None:
+        """Start re-folding newly assigned partitions before their first record arrives."""
+        for partition in partitions:
+            task = asyncio.ensure_future(self.runtime.ensure_recovered(partition))
+            task.add_done_callback(_log_failure)
+
+    def on_revoked(self, partitions: set[int]) -> None:
+        self.runtime.revoke(partitions)
+
+    def _refuse(self, refusal: SessionRefusal, message: Any) -> asyncio.Future[Any]:
+        letter = DeadLetter(
+            reason=refusal.reason, error=refusal.error, source_topic=message.topic,
+            source_partition=message.partition, source_offset=message.offset,
+            key=message.key, value=message.value, worker_id=self.worker_id)
+        topics = self.runtime.topics
+        deliveries = [self.outbox.send(topics.dlq, message.key, encode(letter))]
+        if refusal.session_id is not None:
+            failed = SessionFailed(session_id=refusal.session_id, reason="invalid_request",
+                                   error=f"{refusal.reason.value}: {refusal.error}")
+            deliveries.append(self.outbox.send(topics.session_events,
+                                               refusal.session_id.encode(), encode(failed)))
+        logger.warning("refused a session request from %s[%d]@%d: %s: %s", message.topic,
+                       message.partition, message.offset, refusal.reason.value, refusal.error)
+        return asyncio.gather(*deliveries)
+
+    def _ack_when(self, delivery: asyncio.Future[Any], message: Any) -> None:
+        delivery.add_done_callback(
+            functools.partial(self._delivered, tp=message.tp, offset=message.offset))
+
+    def _delivered(self, delivery: asyncio.Future[Any], tp: Any, offset: int) -> None:
+        if delivery.cancelled() or delivery.exception() is not None:
+            return  # not journaled: the offset stays uncommitted and is redelivered
+        for event in self.tracker.finish(tp, offset):
+            event.ack()
+
+
+def _done() -> asyncio.Future[Any]:
+    future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+    future.set_result(None)
+    return future
+
+
+def _log_failure(task: asyncio.Future[None]) -> None:
+    if not task.cancelled() and (error := task.exception()) is not None:
+        logger.error("re-folding a journal partition failed: %r", error)

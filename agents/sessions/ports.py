@@ -1,0 +1,58 @@
+"""The seams the session runtime talks through: an ordered outbox, models, the journal."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from async_toolformer.schemas import SessionEvent, SessionOptions
+
+from ..providers import LLMProvider
+
+__all__ = ["JournalSource", "MemoryOutbox", "ProviderSource", "RecordSink", "SessionTopics"]
+
+
+@dataclass(frozen=True, slots=True)
+class SessionTopics:
+    """Names of the topics the session loop writes to."""
+
+    calls: str
+    cancellations: str
+    session_events: str
+    dlq: str
+
+
+class RecordSink(Protocol):
+    """Sends records in the order ``send`` is called; the future resolves on the broker's ack.
+
+    Order matters: a session's journal must read in the order the machine applied it.
+    """
+
+    def send(self, topic: str, key: bytes | None, value: bytes) -> asyncio.Future[None]: ...
+
+
+class ProviderSource(Protocol):
+    """The model provider for a session's options (raises ProviderAuthError without credentials)."""
+
+    def provider(self, options: SessionOptions) -> LLMProvider: ...
+
+
+class JournalSource(Protocol):
+    """Reads one partition of the journal from its start to its current end."""
+
+    async def read(self, partition: int) -> Sequence[SessionEvent]: ...
+
+
+class MemoryOutbox:
+    """A :class:`RecordSink` that keeps records in a list, acknowledged at once (unit tests)."""
+
+    def __init__(self) -> None:
+        self.records: list[tuple[str, bytes | None, bytes]] = []
+
+    def send(self, topic: str, key: bytes | None, value: bytes) -> asyncio.Future[None]:
+        self.records.append((topic, key, value))
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        future.set_result(None)
+        return future

@@ -1,0 +1,239 @@
+"""The session runtime: feeds the machine, journals what it applied, carries out its commands.
+
+One per worker. ``apply`` is synchronous: the machine folds the event, the event
+is queued for the journal and the commands start at once, so a tool call the
+model has just finished writing is on its way to ``calls`` before the next
+stream chunk is read. The returned future resolves when the journal has the
+event; the agents acknowledge a record's offset only then, so a worker that dies
+loses nothing a successor re-folding the journal would not see.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import OrderedDict
+from datetime import UTC, datetime
+
+from async_toolformer.schemas import (
+    BranchCancelled,
+    DeadlineReached,
+    JournalMarker,
+    SessionCancelled,
+    SessionEvent,
+    SessionStarted,
+    ToolResultReceived,
+    encode,
+)
+from async_toolformer.schemas._base import Event
+
+from .commands import (
+    ArmTimer,
+    CallModel,
+    CancelBranch,
+    CancelSession,
+    Close,
+    Command,
+    DispatchCall,
+    Record,
+    StopModel,
+)
+from .machine import SessionMachine
+from .ports import JournalSource, ProviderSource, RecordSink, SessionTopics
+from .state import SessionState
+from .turns import drive_turn
+
+__all__ = ["SessionRuntime"]
+
+logger = logging.getLogger(__name__)
+
+_FINISHED_REMEMBERED = 100_000
+
+
+class SessionRuntime:
+    """Open sessions of one worker, their model tasks and timers."""
+
+    def __init__(self, machine: SessionMachine, outbox: RecordSink, providers: ProviderSource,
+                 topics: SessionTopics, journal: JournalSource | None = None) -> None:
+        self.machine = machine
+        self.topics = topics
+        self.states: dict[str, SessionState] = {}
+        self.partition_of: dict[str, int] = {}
+        self._outbox = outbox
+        self._providers = providers
+        self._journal = journal
+        self._models: dict[str, asyncio.Task[None]] = {}
+        self._timers: dict[str, list[asyncio.TimerHandle]] = {}
+        self._finished: OrderedDict[str, None] = OrderedDict()
+        self._recovered: dict[int, asyncio.Future[None]] = {}
+
+    # -- input ------------------------------------------------------------------
+
+    def wants(self, event: SessionEvent) -> bool:
+        """Whether ``event`` changes anything (redeliveries and strangers do not)."""
+        if isinstance(event, JournalMarker):
+            return False
+        if isinstance(event, SessionStarted):
+            return event.session_id not in self.states and event.session_id not in self._finished
+        state = self.states.get(event.session_id)
+        if state is None or state.closed:
+            return False
+        if isinstance(event, ToolResultReceived):
+            return state.is_pending(event.result.call_id)
+        return True
+
+    def apply(self, event: SessionEvent) -> asyncio.Future[None]:
+        """Fold, journal and act on ``event``; the future resolves once it is journaled."""
+        if isinstance(event, JournalMarker) or not self.wants(event):
+            return _done()
+        session_id = event.session_id
+        state, commands = self.machine.apply(self.states.get(session_id), event)
+        if state is not None and session_id not in self._finished:
+            self.states[session_id] = state
+        delivery = self._journal_write(event)
+        self._execute(commands)
+        return delivery
+
+    def note_partition(self, session_id: str, partition: int) -> None:
+        self.partition_of.setdefault(session_id, partition)
+
+    # -- commands ---------------------------------------------------------------
+
+    def _execute(self, commands: list[Command]) -> None:
+        for command in commands:
+            match command:
+                case CallModel():
+                    self._start_model(command)
+                case DispatchCall(request=request):
+                    self._outbox.send(self.topics.calls, request.session_id.encode(),
+                                      encode(request))
+                case CancelBranch(session_id=sid, branch_id=branch, reason=reason):
+                    event = BranchCancelled(session_id=sid, branch_id=branch, reason=reason)
+                    self._outbox.send(self.topics.cancellations, sid.encode(), encode(event))
+                case CancelSession(session_id=sid, reason=reason):
+                    cancelled = SessionCancelled(session_id=sid, reason=reason)
+                    self._outbox.send(self.topics.cancellations, sid.encode(), encode(cancelled))
+                case StopModel(session_id=sid):
+                    self._stop_model(sid)
+                case ArmTimer():
+                    self._arm(command)
+                case Record(event=event):
+                    self._journal_write(event)
+                case Close(session_id=sid):
+                    self._forget(sid, finished=True)
+
+    def _start_model(self, command: CallModel) -> None:
+        session_id = command.session_id
+        self._stop_model(session_id)
+        holder: dict[str, asyncio.Task[None]] = {}
+
+        def still_wanted() -> bool:
+            return self._models.get(session_id) is holder.get("task")
+
+        task = asyncio.create_task(
+            drive_turn(command, self._providers, self.apply, still_wanted),
+            name=f"model-{session_id}-{command.turn}")
+        holder["task"] = task
+        self._models[session_id] = task
+        task.add_done_callback(lambda done: self._model_done(session_id, done))
+
+    def _model_done(self, session_id: str, task: asyncio.Task[None]) -> None:
+        if self._models.get(session_id) is task:
+            del self._models[session_id]
+
+    def _stop_model(self, session_id: str) -> None:
+        task = self._models.pop(session_id, None)
+        if task is not None and task is not asyncio.current_task():
+            task.cancel()
+
+    def _arm(self, command: ArmTimer) -> None:
+        delay = max(0.0, (command.due_at - datetime.now(UTC)).total_seconds())
+        deadline = DeadlineReached(session_id=command.session_id, scope=command.scope,
+                                   branch_id=command.branch_id)
+
+        def fire() -> None:
+            self.apply(deadline.model_copy(update={"at": datetime.now(UTC)}))
+
+        handle = asyncio.get_running_loop().call_later(delay, fire)
+        self._timers.setdefault(command.session_id, []).append(handle)
+
+    def _journal_write(self, event: Event) -> asyncio.Future[None]:
+        session_id = getattr(event, "session_id", None)
+        key = session_id.encode() if isinstance(session_id, str) else None
+        return self._outbox.send(self.topics.session_events, key, encode(event))
+
+    def _forget(self, session_id: str, *, finished: bool) -> None:
+        self._stop_model(session_id)
+        for handle in self._timers.pop(session_id, []):
+            handle.cancel()
+        self.states.pop(session_id, None)
+        self.partition_of.pop(session_id, None)
+        if finished:
+            self._finished[session_id] = None
+            while len(self._finished) > _FINISHED_REMEMBERED:
+                self._finished.popitem(last=False)
+
+    # -- partitions -------------------------------------------------------------
+
+    async def ensure_recovered(self, partition: int) -> None:
+        """Re-fold the journal of ``partition`` once, before its records are handled."""
+        future = self._recovered.get(partition)
+        if future is None:
+            future = asyncio.ensure_future(self._recover(partition))
+            self._recovered[partition] = future
+        try:
+            await asyncio.shield(future)
+        except Exception:
+            if self._recovered.get(partition) is future:
+                del self._recovered[partition]  # the next record tries again
+            raise
+
+    def revoke(self, partitions: set[int]) -> None:
+        """Partitions went to another worker: drop their sessions without a word."""
+        for partition in partitions:
+            self._recovered.pop(partition, None)
+        for session_id, partition in list(self.partition_of.items()):
+            if partition in partitions:
+                self._forget(session_id, finished=False)
+
+    async def _recover(self, partition: int) -> None:
+        if self._journal is None:
+            return
+        events = await self._journal.read(partition)
+        live = set(self.states) | set(self._finished)
+        folded: dict[str, SessionState] = {}
+        for event in events:
+            if isinstance(event, JournalMarker) or event.session_id in live:
+                continue
+            state, _ = self.machine.apply(folded.get(event.session_id), event)
+            if state is not None:
+                folded[event.session_id] = state
+        resumed = 0
+        for session_id, state in folded.items():
+            if state.closed:
+                self._finished[session_id] = None
+                continue
+            self.states[session_id] = state
+            self.partition_of[session_id] = partition
+            self._execute(self.machine.resume(state))
+            resumed += 1
+        if resumed:
+            logger.info("resumed %d open sessions of partition %d", resumed, partition)
+
+    async def close(self) -> None:
+        """Stop model tasks and timers (shutdown); sessions resume wherever they land next."""
+        tasks = list(self._models.values())
+        for session_id in list(self.states):
+            self._forget(session_id, finished=False)
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+
+def _done() -> asyncio.Future[None]:
+    future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    future.set_result(None)
+    return future

@@ -1,0 +1,68 @@
+"""Driving one model turn: provider events in, session events out, as they stream.
+
+Each tool call is handed on the moment its arguments are complete, so it is
+dispatched while the model is still writing the rest of its turn. Failures end
+as an LLMTurnFailed event, never as an exception escaping the task.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Callable
+
+from async_toolformer.schemas import (
+    LLMToolCall,
+    LLMTurnCompleted,
+    LLMTurnFailed,
+    LLMTurnStarted,
+    SessionEvent,
+    TokenUsage,
+    ToolCallProposed,
+)
+
+from ..providers import ProviderAuthError, ProviderError, ToolCallReady, TurnFinished
+from .commands import CallModel
+from .ports import ProviderSource
+
+__all__ = ["drive_turn"]
+
+logger = logging.getLogger(__name__)
+
+
+async def drive_turn(command: CallModel, providers: ProviderSource,
+                     feed: Callable[[SessionEvent], object],
+                     still_wanted: Callable[[], bool]) -> None:
+    """Run ``command``'s turn, feeding each event to ``feed`` while ``still_wanted()``."""
+    session_id, turn = command.session_id, command.turn
+    feed(LLMTurnStarted(session_id=session_id, turn=turn, attempt=command.attempt))
+    try:
+        provider = providers.provider(command.options)
+        stream = provider.stream_turn(command.request)
+        async with contextlib.aclosing(stream):  # type: ignore[type-var]
+            async for event in stream:
+                if not still_wanted():
+                    return
+                if isinstance(event, ToolCallReady):
+                    feed(ToolCallProposed(
+                        session_id=session_id, turn=turn, index=event.index,
+                        llm_call_id=event.call_id, tool=event.name, arguments=event.arguments,
+                        raw_arguments=event.raw_arguments, error=event.error))
+                elif isinstance(event, TurnFinished):
+                    feed(LLMTurnCompleted(
+                        session_id=session_id, turn=turn, text=event.text,
+                        tool_calls=tuple(LLMToolCall(llm_call_id=c.call_id, tool=c.name,
+                                                     raw_arguments=c.raw_arguments)
+                                         for c in event.tool_calls),
+                        finish_reason=event.finish_reason,
+                        usage=TokenUsage(prompt_tokens=event.usage.prompt_tokens,
+                                         completion_tokens=event.usage.completion_tokens),
+                        llm_ms=event.llm_ms))
+    except ProviderAuthError as exc:
+        feed(LLMTurnFailed(session_id=session_id, turn=turn, error=str(exc), auth=True))
+    except ProviderError as exc:
+        feed(LLMTurnFailed(session_id=session_id, turn=turn, error=str(exc)))
+    except Exception as exc:  # a bug must end the session, not hang it
+        logger.exception("model turn %d of session %s crashed", turn, session_id)
+        feed(LLMTurnFailed(session_id=session_id, turn=turn,
+                           error=f"internal error while calling the model: {exc!r}"))
