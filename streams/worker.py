@@ -75,7 +75,8 @@ async def run_worker(
     )
     holder["agent"] = agent
     app = create_app(settings, bootstrap)
-    _attach(app, agent, catalogue)
+    _attach(app, agent, catalogue, publisher=publisher, registry=tools, settings=settings,
+            bootstrap=bootstrap)
     metrics_port = None
     if settings.metrics_port is not None:
         metrics_port = serve_metrics(settings.metrics_port)
@@ -95,7 +96,11 @@ async def run_worker(
         await redis_parts.close()
 
 
-def _attach(app: ToolformerApp, agent: ExecutorAgent, catalogue: TopicCatalogue) -> None:
+def _attach(app: ToolformerApp, agent: ExecutorAgent, catalogue: TopicCatalogue, *,
+            publisher: KafkaPublisher, registry: ToolRegistry, settings: Settings,
+            bootstrap: str) -> None:
+    from .sessions import install_session_agents
+
     calls = app.topic(catalogue.calls, key_serializer="raw", value_serializer="raw")
     cancellations = app.topic(catalogue.cancellations, key_serializer="raw",
                               value_serializer="raw")
@@ -108,3 +113,6 @@ def _attach(app: ToolformerApp, agent: ExecutorAgent, catalogue: TopicCatalogue)
 
     app.agent(calls, name="toolformer.execute-calls")(execute_calls)
     app.agent(cancellations, name="toolformer.apply-cancellations")(apply_cancellations)
+    install_session_agents(app, catalogue=catalogue, publisher=publisher, registry=registry,
+                           bootstrap_servers=bootstrap, worker_id=settings.worker_id,
+                           default_timeout_s=settings.default_timeout_s)
