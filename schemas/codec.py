@@ -46,8 +46,8 @@ M = TypeVar("M", bound=BaseModel)
 
 
 def encode(event: BaseModel) -> bytes:
-    """Serialise an event to compact JSON bytes."""
-    return orjson.dumps(event.model_dump(mode="json"))
+    """Serialise an event to compact JSON bytes (pydantic-core writes them in one pass)."""
+    return event.__pydantic_serializer__.to_json(event)
 
 
 def loads(raw: bytes) -> Any:

@@ -15,7 +15,6 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
-from tenacity import AsyncRetrying, before_sleep_log, retry_if_exception_type, wait_exponential
 
 logger = logging.getLogger(__name__)
 
@@ -33,12 +32,6 @@ class KafkaPublisher:
             max_batch_size=1_048_576,
             request_timeout_ms=30_000,
         )
-        self._retrying = AsyncRetrying(
-            retry=retry_if_exception_type(KafkaError),
-            wait=wait_exponential(multiplier=0.05, max=5.0),
-            before_sleep=before_sleep_log(logger, logging.WARNING),
-            reraise=True,
-        )
 
     async def start(self) -> None:
         await self._producer.start()
@@ -55,10 +48,17 @@ class KafkaPublisher:
         await self.stop()
 
     async def publish(self, topic: str, key: bytes | None, value: bytes) -> None:
-        async for attempt in self._retrying.copy():
-            with attempt:
+        delay = 0.05
+        while True:
+            try:
                 delivery = await self._producer.send(topic, value, key=key)
                 await delivery
+            except KafkaError as exc:
+                logger.warning("publishing to %s failed (%s); retrying in %.2fs", topic, exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+            else:
+                return
 
     async def enqueue(self, topic: str, key: bytes | None, value: bytes,
                       partition: int | None = None) -> asyncio.Future[Any]:

@@ -57,6 +57,9 @@ class Settings(BaseSettings):
     metrics_port: int | None = Field(
         default=9464, ge=0, description="Prometheus port; 0 picks a free one; unset to disable."
     )
+    metrics_host: str = Field(
+        default="127.0.0.1", description="Address /metrics binds; 0.0.0.0 in containers."
+    )
     tools: list[str] = Field(
         default_factory=list, description="Modules of user tools to import, like faust -A."
     )

@@ -79,7 +79,7 @@ async def run_worker(
             bootstrap=bootstrap)
     metrics_port = None
     if settings.metrics_port is not None:
-        metrics_port = serve_metrics(settings.metrics_port)
+        metrics_port = serve_metrics(settings.metrics_port, settings.metrics_host)
     await app.start()
     try:
         if on_started is not None:

@@ -8,6 +8,9 @@ import typer
 
 from . import calls, demo, serve
 from ._runtime import set_debug
+from .bench import bench_app
+from .fakellm import fake_llm
+from .limits import limits_app
 from .schemas_cmd import schemas_app
 
 app = typer.Typer(
@@ -32,6 +35,9 @@ app.command()(calls.publish)
 app.command()(calls.results)
 app.command()(calls.cancel)
 app.add_typer(schemas_app, name="schemas")
+app.add_typer(bench_app, name="bench")
+app.add_typer(limits_app, name="limits")
+app.command("fake-llm")(fake_llm)
 
 
 def main() -> None:

@@ -1,8 +1,11 @@
-"""Gather the requests made in one event-loop tick into one round trip.
+"""Gather concurrent requests into one round trip.
 
 At thousands of calls per second a round trip per call would spend the worker's
 time waiting on Redis; a batch costs one round trip and one Lua run. A request
-waits at most until the loop's next turn, so a lone request pays nothing extra.
+goes out on the loop's next turn when no batch is in flight; otherwise it waits
+for the batch in flight to come back and leaves with everything that queued up
+meanwhile (as Nagle's algorithm does), so batches grow with the load by
+themselves and a lone request pays nothing extra.
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ class MicroBatcher(Generic[In, Out]):
         self._futures.append(future)
         if len(self._items) >= self._max_batch:
             self._send()
-        elif not self._scheduled:
+        elif not self._scheduled and not self._in_flight:
             self._scheduled = True
             loop.call_soon(self._send)
         return await future
@@ -60,7 +63,12 @@ class MicroBatcher(Generic[In, Out]):
         self.items_sent += len(items)
         task = asyncio.get_running_loop().create_task(self._run(items, futures))
         self._in_flight.add(task)
-        task.add_done_callback(self._in_flight.discard)
+        task.add_done_callback(self._landed)
+
+    def _landed(self, task: asyncio.Task[None]) -> None:
+        self._in_flight.discard(task)
+        if self._items and not self._in_flight:
+            self._send()
 
     async def _run(self, items: list[In], futures: list[asyncio.Future[Out]]) -> None:
         try:

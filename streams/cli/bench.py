@@ -1,0 +1,58 @@
+"""``toolformer bench ...``: each benchmark measures its baseline in the same run."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import orjson
+import typer
+from rich.table import Table
+
+from ..bench.pipeline import bench_pipeline
+from ..bench.ratelimit import bench_ratelimit
+from ..dev import resolve_redis
+from ..settings import Settings
+from ._runtime import console, run
+
+bench_app = typer.Typer(help="Benchmarks against the embedded stack or the configured services.",
+                        no_args_is_help=True)
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
+
+
+@bench_app.command("pipeline")
+def pipeline(
+    as_json: JsonFlag = False,
+    calls: Annotated[int, typer.Option(help="Echo calls for the throughput run.")] = 20_000,
+    concurrent: Annotated[int, typer.Option(help="1-second calls submitted at once.")] = 20_000,
+) -> None:
+    """Throughput and latency of echo calls and a burst of concurrent sleeps, vs plain aiokafka."""
+    with console.status("benchmarking the pipeline (about a minute) ...", ):
+        report = run(bench_pipeline(Settings(), throughput_calls=calls,
+                                    concurrent_calls=concurrent))
+    _print(report, as_json)
+
+
+@bench_app.command("ratelimit")
+def ratelimit(as_json: JsonFlag = False) -> None:
+    """Rate-limit decisions against a plain Redis GET, and admission under contention."""
+
+    async def main() -> dict[str, Any]:
+        redis = await resolve_redis(Settings().redis_url)
+        try:
+            return dict(await bench_ratelimit(redis.url))
+        finally:
+            await redis.stop()
+
+    with console.status("benchmarking the rate limiter ..."):
+        report = run(main())
+    _print(report, as_json)
+
+
+def _print(report: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        print(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode())
+        return
+    table = Table("figure", "value")
+    for name, value in report.items():
+        table.add_row(name, f"{value:,.3f}" if isinstance(value, float) else str(value))
+    console.print(table)
