@@ -26,6 +26,7 @@ from async_toolformer.schemas import (
     LLMTurnStarted,
     SessionCompleted,
     SessionEvent,
+    SessionOptions,
     SessionStarted,
     ToolCallCompleted,
     ToolCallProposed,
@@ -42,7 +43,7 @@ def _at(ms: float) -> datetime:
 
 def _start(**options: Any) -> SessionStarted:
     return SessionStarted(session_id="s", prompt="go", tools=("sleep", "echo"),
-                          options=options, started_at=T0)
+                          options=SessionOptions.model_validate(options), started_at=T0)
 
 
 def _propose(index: int, tool: str = "sleep", ms: float = 10, turn: int = 0,
@@ -78,7 +79,8 @@ def test_a_session_asks_the_model_dispatches_calls_and_completes() -> None:
         LLMTurnStarted(session_id="s", turn=1, at=_at(131)),
         LLMTurnCompleted(session_id="s", turn=1, text="answer", llm_ms=20, at=_at(151)),
     ])
-    assert state is not None and state.closed
+    assert state is not None
+    assert state.closed
     assert [c.request.tool for c in commands if isinstance(c, DispatchCall)] == ["sleep", "echo"]
     model_calls = [c for c in commands if isinstance(c, CallModel)]
     assert [c.turn for c in model_calls] == [0, 1]
@@ -99,7 +101,8 @@ def test_refold_then_resume_asks_the_open_turn_again() -> None:
     commands = MACHINE.resume(state)
     assert [type(c) for c in commands] == [DispatchCall, CallModel]
     again = commands[1]
-    assert isinstance(again, CallModel) and again.attempt == 2
+    assert isinstance(again, CallModel)
+    assert again.attempt == 2
     # the retried turn proposes the same call: it is not dispatched twice
     state, more = MACHINE.apply(state, LLMTurnStarted(session_id="s", turn=0, attempt=2))
     state, more = MACHINE.apply(state, _propose(0))
@@ -130,7 +133,8 @@ def test_session_deadline_cancels_what_still_runs() -> None:
         _propose(0), DeadlineReached(session_id="s", scope="session", at=_at(1000)),
         _result(0, 1200),
     ])
-    assert state is not None and state.closed
+    assert state is not None
+    assert state.closed
     assert any(isinstance(c, CancelSession) for c in commands)
     [done] = [c.event for c in commands if isinstance(c, Record)
               and isinstance(c.event, SessionCompleted)]

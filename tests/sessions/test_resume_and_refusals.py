@@ -48,7 +48,8 @@ async def test_a_restarted_worker_resumes_the_session(bare_stack: Stack) -> None
     starts = [(e.turn, e.attempt) for e in events if isinstance(e, LLMTurnStarted)]
     assert starts == [(0, 1), (1, 1), (1, 2)]
     results = [e.result.call_id for e in events if isinstance(e, ToolResultReceived)]
-    assert sorted(results) == sorted(set(results)) and len(results) == 2  # tools ran once each
+    assert sorted(results) == sorted(set(results))
+    assert len(results) == 2
     turn_1 = [r for r in stack.server.requests
               if r.body["messages"][0]["content"] == prompt and r.turn_index == 1]
     assert len(turn_1) == 2  # asked again by the second worker

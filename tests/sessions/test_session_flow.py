@@ -104,7 +104,8 @@ async def test_malformed_and_unknown_calls_go_back_as_errors(stack: Stack) -> No
     contents = [m["content"] for m in second.body["messages"] if m["role"] == "tool"]
     assert "could not be read" in contents[0]
     assert "no tool named 'no_such_tool'" in contents[1]
-    assert "ms" in contents[2] and contents[2].startswith("error")
+    assert "ms" in contents[2]
+    assert contents[2].startswith("error")
     assert contents[3] == '{"fine":true}'
 
 
