@@ -10,7 +10,7 @@ import os
 import socket
 from pathlib import Path
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -37,9 +37,9 @@ class Settings(BaseSettings):
     )
     topic_prefix: str = Field(default="toolformer.", description="Prefix of every topic name.")
     partitions: int = Field(default=8, ge=1, description="Partitions of every consumed topic.")
-    replication_factor: int = Field(default=1, ge=1)
+    replication_factor: int = Field(default=1, ge=1, description="Of topics the worker creates.")
     group_id: str = Field(default="toolformer-executor", description="Consumer group of workers.")
-    worker_id: str = Field(default_factory=_default_worker_id)
+    worker_id: str = Field(default_factory=_default_worker_id, description="Shown in results.")
     max_in_flight: int = Field(default=10_000, ge=1, description="Worker-wide cap on calls.")
     tool_concurrency: dict[str, int] = Field(
         default_factory=dict, description='Per-tool caps as JSON, e.g. {"search": 50}.'
@@ -49,13 +49,13 @@ class Settings(BaseSettings):
     fetch_max_wait_ms: int = Field(
         default=5, ge=0, description="How long a fetch waits for data (Faust hard-codes 1500)."
     )
-    max_poll_records: int = Field(default=2_000, ge=1)
+    max_poll_records: int = Field(default=2_000, ge=1, description="Records per fetch.")
     commit_interval_s: float = Field(default=0.2, gt=0, description="How often offsets commit.")
     session_timeout_s: float = Field(default=6.0, gt=0, description="Consumer group session.")
-    rebalance_timeout_s: float = Field(default=6.0, gt=0)
-    heartbeat_interval_s: float = Field(default=1.0, gt=0)
+    rebalance_timeout_s: float = Field(default=6.0, gt=0, description="Group rebalance wait.")
+    heartbeat_interval_s: float = Field(default=1.0, gt=0, description="Group heartbeat.")
     metrics_port: int | None = Field(
-        default=9464, ge=0, description="Prometheus port; 0 picks a free one; unset to disable."
+        default=9464, ge=0, description="Prometheus port; 0 picks a free one; off disables."
     )
     metrics_host: str = Field(
         default="127.0.0.1", description="Address /metrics binds; 0.0.0.0 in containers."
@@ -68,7 +68,11 @@ class Settings(BaseSettings):
     ledger_namespace: str = Field(default="default", description="A new one re-executes all.")
     lease_ms: int = Field(default=10_000, ge=100, description="Ledger lease, renewed while run.")
     result_retention_s: int = Field(default=86_400, ge=1, description="How long results stay.")
-    log_level: str = Field(default="warning")
+
+    @field_validator("metrics_port", mode="before")
+    @classmethod
+    def _metrics_off(cls, value: object) -> object:
+        return None if isinstance(value, str) and value.lower() in {"", "off", "none"} else value
 
     def require_services(self) -> tuple[str, str | None]:
         """The Kafka bootstrap servers (required) and Redis URL, or a clear error."""

@@ -1,0 +1,88 @@
+"""run_tool(): timeouts, retries with backoff, errors and odd outputs become outcomes."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+
+from async_toolformer.agents.exceptions import ToolFailure
+from async_toolformer.agents.executor import run_tool
+from async_toolformer.agents.tools import RetryPolicy, ToolRegistry, tool
+from async_toolformer.schemas import CallStatus
+
+registry = ToolRegistry()
+seen: list[int] = []
+
+
+@tool(registry=registry, retry=RetryPolicy(attempts=3, initial_delay_s=0, jitter=0,
+                                           retry_on=(ConnectionError,)))
+async def shaky(fail_times: int) -> str:
+    """Raise ConnectionError the first times."""
+    seen.append(fail_times)
+    if len(seen) <= fail_times:
+        raise ConnectionError("reset")
+    return "ok"
+
+
+@tool(registry=registry, retry=RetryPolicy(attempts=2, initial_delay_s=0, retry_on_timeout=True))
+async def slow() -> None:
+    """Sleep past any small timeout."""
+    await asyncio.sleep(10)
+
+
+@tool(registry=registry)
+def sync_square(x: int) -> int:
+    """A sync tool."""
+    return x * x
+
+
+@tool(registry=registry)
+async def raises_value_error() -> None:
+    """Not retryable."""
+    raise ValueError("bad")
+
+
+@tool(registry=registry)
+async def returns_set() -> object:
+    """A set of objects JSON cannot hold."""
+    return {object()}
+
+
+async def test_retries_until_success() -> None:
+    seen.clear()
+    outcome = await run_tool(registry.get("shaky"), {"fail_times": 2}, timeout_s=1)
+    assert outcome.status is CallStatus.OK
+    assert outcome.attempts == 3
+
+
+async def test_timeout_retried_when_the_policy_says_so() -> None:
+    outcome = await run_tool(registry.get("slow"), {}, timeout_s=0.01)
+    assert outcome.status is CallStatus.TIMEOUT
+    assert outcome.attempts == 2
+
+
+async def test_sync_tool_runs_off_the_loop() -> None:
+    outcome = await run_tool(registry.get("sync_square"), {"x": 7}, timeout_s=1)
+    assert outcome.output == 49
+
+
+async def test_errors_and_unserialisable_outputs() -> None:
+    failed = await run_tool(registry.get("raises_value_error"), {}, timeout_s=1)
+    assert failed.status is CallStatus.ERROR
+    assert failed.error is not None
+    assert (failed.error.type, failed.attempts) == ("ValueError", 1)
+    odd = await run_tool(registry.get("returns_set"), {}, timeout_s=1)
+    assert odd.error is not None
+    assert odd.error.type == "UnserialisableOutput"
+
+
+def test_backoff_grows_and_is_capped_with_jitter() -> None:
+    policy = RetryPolicy(attempts=10, initial_delay_s=0.1, multiplier=2, max_delay_s=1,
+                         jitter=0.2)
+    rng = random.Random(1)
+    delays = [policy.delay_s(n, rng) for n in range(1, 8)]
+    assert 0.08 <= delays[0] <= 0.12
+    assert all(0.8 <= d <= 1.2 for d in delays[4:])
+    assert not policy.should_retry(ToolFailure("x", retryable=True), attempt=10)
+    assert policy.should_retry(ToolFailure("x", retryable=True), attempt=1)
+    assert not policy.should_retry(ToolFailure("x"), attempt=1)
