@@ -33,7 +33,7 @@ from async_toolformer.schemas import (
 )
 
 from .ledger import Acquired, HeldElsewhere, LeaseKeeper, Ledger, LedgerUnavailableError, Recorded
-from .ratelimit import CallQuota, RateLimitedError, RateLimiter
+from .ratelimit import CallQuota, QuotaTooLargeError, RateLimitedError, RateLimiter
 
 logger = logging.getLogger(__name__)
 
@@ -106,6 +106,8 @@ class LedgerGuard:
                                          retryable=True)
             outcome.retry_after_ms = exc.retry_after_ms
             return outcome
+        except QuotaTooLargeError as exc:  # no wait will ever admit it
+            return CallOutcome.failed(CallStatus.REJECTED, "QuotaTooLarge", str(exc))
 
 
 

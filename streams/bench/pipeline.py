@@ -7,7 +7,10 @@ so the ratios compare the services, not the driver.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -71,37 +74,59 @@ async def _raw_echo(bootstrap: str, run: str, n: int, samples: int) -> dict[str,
             "raw_echo_p99_ms": percentile(latencies, 0.99)}
 
 
-async def _system(settings: Settings, run: str, *, n: int, samples: int, concurrent: int,
-                  sleep_ms: int) -> dict[str, Any]:
+def worker_env(settings: Settings, run: str, **extra: str) -> dict[str, str]:
+    """Environment of a benchmark's worker process on the settings' services."""
     assert settings.kafka_bootstrap_servers is not None
-    catalogue = TopicCatalogue(settings.topic_prefix)
-    await ensure_topics(settings.kafka_bootstrap_servers, catalogue,
-                        partitions=settings.partitions)
     env = {
         "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
         "TOOLFORMER_TOPIC_PREFIX": settings.topic_prefix,
         "TOOLFORMER_GROUP_ID": f"{run}-workers",
         "TOOLFORMER_PARTITIONS": str(settings.partitions),
-        "TOOLFORMER_MAX_IN_FLIGHT": str(max(concurrent, settings.max_in_flight)),
         "TOOLFORMER_METRICS_PORT": "0",
         "TOOLFORMER_LEDGER_NAMESPACE": run,
         "TOOLFORMER_LEDGER": "true" if settings.ledger else "false",
+        **extra,
     }
     if settings.redis_url:
         env["REDIS_URL"] = settings.redis_url
-    worker = await spawn(["async_toolformer.streams.cli", "worker"], env)
-    driver = Driver(settings.kafka_bootstrap_servers, catalogue.calls, catalogue.results)
+    return env
+
+
+@asynccontextmanager
+async def running_worker(settings: Settings, run: str, **extra_env: str
+                         ) -> AsyncIterator[tuple[Driver, asyncio.subprocess.Process]]:
+    """A worker process on fresh topics, and a driver that has seen it answer."""
+    bootstrap = settings.kafka_bootstrap_servers
+    assert bootstrap is not None
+    catalogue = TopicCatalogue(f"{run}.")
+    await ensure_topics(bootstrap, catalogue, partitions=settings.partitions)
+    worker = await spawn(["async_toolformer.streams.cli", "worker"], worker_env(
+        settings.model_copy(update={"topic_prefix": catalogue.prefix}), run, **extra_env))
+    driver = Driver(bootstrap, catalogue.calls, catalogue.results)
     await driver.start()
     try:
         await driver.burst(echo_calls(f"{run}-w", 50), timeout_s=90)  # the group has formed
+        yield driver, worker
+    finally:
+        await driver.stop()
+        await terminate(worker)
+
+
+async def echo_throughput(settings: Settings, run: str, n: int, **extra_env: str) -> float:
+    """Echo calls per second through one worker process, at saturation."""
+    async with running_worker(settings, run, **extra_env) as (driver, _):
+        return n / await driver.burst(echo_calls(f"{run}-t", n), timeout_s=300)
+
+
+async def _system(settings: Settings, run: str, *, n: int, samples: int, concurrent: int,
+                  sleep_ms: int) -> dict[str, Any]:
+    cap = str(max(concurrent, settings.max_in_flight))
+    async with running_worker(settings, run, TOOLFORMER_MAX_IN_FLIGHT=cap) as (driver, worker):
         latencies = await driver.round_trips_ms(echo_calls(f"{run}-l", samples))
         seconds = await driver.burst(echo_calls(f"{run}-t", n), timeout_s=300)
         wall = await driver.burst(echo_calls(f"{run}-c", concurrent, tool="sleep",
                                              ms=sleep_ms), timeout_s=300)
         rss = peak_rss_mb(worker.pid)
-    finally:
-        await driver.stop()
-        await terminate(worker)
     return {
         "throughput_calls_per_s": n / seconds,
         "latency_p50_ms": median(latencies),

@@ -8,9 +8,10 @@ import orjson
 import typer
 from rich.table import Table
 
+from ..bench.limits_cost import bench_limits_cost
 from ..bench.pipeline import bench_pipeline
 from ..bench.ratelimit import bench_ratelimit
-from ..dev import resolve_redis
+from ..dev import DevStack
 from ..settings import Settings
 from ._runtime import console, run
 
@@ -37,13 +38,12 @@ def ratelimit(as_json: JsonFlag = False) -> None:
     """Rate-limit decisions against a plain Redis GET, and admission under contention."""
 
     async def main() -> dict[str, Any]:
-        redis = await resolve_redis(Settings().redis_url)
-        try:
-            return dict(await bench_ratelimit(redis.url))
-        finally:
-            await redis.stop()
+        async with DevStack(Settings()) as stack:
+            report: dict[str, Any] = dict(await bench_ratelimit(stack.redis_url))
+            report.update(await bench_limits_cost(stack.settings))
+            return report
 
-    with console.status("benchmarking the rate limiter ..."):
+    with console.status("benchmarking the rate limiter, then the pipeline with limits ..."):
         report = run(main())
     _print(report, as_json)
 
