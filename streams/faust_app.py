@@ -62,6 +62,9 @@ def create_app(settings: Settings, bootstrap_servers: str) -> ToolformerApp:
         broker_rebalance_timeout=settings.rebalance_timeout_s,
         broker_heartbeat_interval=settings.heartbeat_interval_s,
         stream_buffer_maxsize=4096,
+        # Do not hold a rebalance until every running call is acked: a tool may run
+        # for minutes. Its partition's new owner waits on the execution ledger instead.
+        stream_wait_empty=False,
         producer_linger_ms=2,
     )
     app.fetch_max_wait_ms = settings.fetch_max_wait_ms

@@ -89,6 +89,17 @@ class ExecutorAgent:
                 self.observer.in_flight(self.executor.stats.in_flight)
             task.add_done_callback(functools.partial(self._finished, tp=tp, offset=offset))
 
+    def partitions_revoked(self, partitions: set[Any]) -> None:
+        """Forget the records of revoked partitions: their offsets stay uncommitted.
+
+        Their calls may still finish here; the new owner reads them again and the
+        execution ledger answers it (recorded, or held by this worker until then).
+        """
+        dropped = sum(self.tracker.forget(tp) for tp in partitions)
+        if dropped:
+            logger.info("left %d uncommitted records of %d revoked partitions to their next "
+                        "owner", dropped, len(partitions))
+
     async def consume_cancellations(self, stream: Any) -> None:
         """Agent body for ``cancellations``: cancel now, and remember for calls not yet read."""
         events: AsyncIterable[Any] = stream.events()

@@ -39,11 +39,15 @@ class OffsetTracker(Generic[T]):
         self._partitions: dict[Hashable, _Partition[T]] = {}
 
     def start(self, partition: Hashable, offset: int, item: T) -> None:
-        """Record that ``offset`` of ``partition`` was received; offsets must arrive in order."""
+        """Record that ``offset`` of ``partition`` was received.
+
+        An offset at or below one still pending means the partition was read again
+        from its committed offset (it came back after a rebalance): what was
+        pending is dropped, to be acked by the reading that is now under way.
+        """
         state = self._partitions.setdefault(partition, _Partition())
         if state.queue and offset <= state.queue[-1].offset:
-            last = state.queue[-1].offset
-            raise ValueError(f"offset {offset} of {partition} arrived after {last}")
+            state = self._partitions[partition] = _Partition()
         pending = _Pending(offset, item)
         state.queue.append(pending)
         state.by_offset[offset] = pending
