@@ -71,7 +71,7 @@ def replay(
         fail(str(exc))
     options = ReplayOptions(selection, fresh=fresh, external=external, timeout_s=timeout,
                             idle_s=idle)
-    with _ReplayProgress(enabled=not as_json) as progress:
+    with _ReplayProgress(enabled=not as_json, external=external) as progress:
         report = run(run_replay(settings, options, observer=progress))
     if as_json:
         print(orjson.dumps(report.to_json(), option=orjson.OPT_INDENT_2).decode())
@@ -132,7 +132,8 @@ def bench(as_json: JsonFlag = False) -> None:
 class _ReplayProgress:
     """Bars for records copied and results received, drawn from the replay's observer calls."""
 
-    def __init__(self, *, enabled: bool) -> None:
+    def __init__(self, *, enabled: bool, external: bool) -> None:
+        self._external = external
         self._bar = Progress(TextColumn("{task.description}"), BarColumn(),
                              MofNCompleteColumn(), console=console, transient=True,
                              disable=not enabled)
@@ -149,10 +150,12 @@ class _ReplayProgress:
 
     def planned(self, plan: ReplayPlan) -> None:
         self._copied = self._bar.add_task(f"copying to {plan.target.calls}", total=None)
-        if not plan.fresh:
-            return
-        self._bar.console.print(f"fresh ledger namespace [bold]{plan.ledger_namespace}[/]: "
-                                "every tool runs again")
+        say = self._bar.console.print
+        if plan.fresh:
+            say(f"fresh ledger namespace [bold]{plan.ledger_namespace}[/]: every tool runs again")
+        if self._external:
+            env = " ".join(f"{k}={v}" for k, v in plan.worker_env().items())
+            say(f"waiting for workers started elsewhere:\n  {env} toolformer worker")
 
     def copied(self, records: int) -> None:
         if self._copied is not None:

@@ -33,6 +33,7 @@ class ReplayPlan:
     group_id: str
     ledger_namespace: str
     fresh: bool
+    partitions: int | None = None  # the source's, once known: the replay's topics match it
 
     def worker_settings(self, base: Settings) -> Settings:
         """Settings of a worker serving this replay."""
@@ -40,13 +41,17 @@ class ReplayPlan:
             "topic_prefix": self.target.prefix, "group_id": self.group_id,
             "ledger_namespace": self.ledger_namespace,
             "worker_id": f"{base.worker_id}-replay-{self.replay_id}",
+            "partitions": self.partitions or base.partitions,
         })
 
     def worker_env(self) -> dict[str, str]:
         """Environment for ``toolformer worker`` processes that should serve this replay."""
-        return {"TOOLFORMER_TOPIC_PREFIX": self.target.prefix,
-                "TOOLFORMER_GROUP_ID": self.group_id,
-                "TOOLFORMER_LEDGER_NAMESPACE": self.ledger_namespace}
+        env = {"TOOLFORMER_TOPIC_PREFIX": self.target.prefix,
+               "TOOLFORMER_GROUP_ID": self.group_id,
+               "TOOLFORMER_LEDGER_NAMESPACE": self.ledger_namespace}
+        if self.partitions is not None:
+            env["TOOLFORMER_PARTITIONS"] = str(self.partitions)
+        return env
 
 
 def plan_replay(settings: Settings, *, fresh: bool, replay_id: str | None = None) -> ReplayPlan:

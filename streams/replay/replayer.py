@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import time
 from dataclasses import dataclass, field
 
@@ -62,6 +63,7 @@ async def replay(settings: Settings, options: ReplayOptions, *,
     worker: asyncio.Task[None] | None = None
     try:
         partitions = await _prepare_topics(bootstrap, plan, settings)
+        plan = report.plan = dataclasses.replace(plan, partitions=partitions)
         seen.planned(plan)
         if not options.external:
             worker = asyncio.create_task(run_worker(

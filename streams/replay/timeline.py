@@ -3,7 +3,8 @@
 Pure. Each call becomes a :class:`CallSpan` (start, end, status, attempts,
 worker, how often it was published and answered); spans whose intervals overlap
 ran in parallel, and maximal runs of overlapping spans form *waves* (what an LLM
-asked for at once, give or take scheduling).
+asked for at once, give or take scheduling). Calls still without a result are
+listed as pending, outside any wave.
 """
 
 from __future__ import annotations
@@ -40,9 +41,10 @@ class CallSpan:
         return None if self.end is None else (self.end - self.start).total_seconds() * 1000
 
     def overlaps_with(self, other: CallSpan) -> bool:
-        """Half-open intervals; a pending span lasts until now (open-ended)."""
-        return ((other.end is None or self.start < other.end)
-                and (self.end is None or other.start < self.end))
+        """Whether both ran at some same moment (half-open intervals; pending: never)."""
+        if self.end is None or other.end is None:
+            return False
+        return self.start < other.end and other.start < self.end
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,17 +98,21 @@ def build_timeline(session_id: str, calls: Iterable[ToolCallRequested],
 
 
 def _mark_overlaps(spans: list[CallSpan]) -> tuple[int, int]:
-    """Fill ``overlaps`` and ``wave`` of spans sorted by start; return (max parallel, waves)."""
+    """Fill ``overlaps`` and ``wave`` of the answered spans (sorted by start).
+
+    Calls without a result are left out (wave 0): when, or whether, they started
+    is not known from the log. Returns (most at once, number of waves).
+    """
+    done = [s for s in spans if s.end is not None]
     wave, most = 0, 0
-    wave_end: datetime | None = None  # end of the current wave; None: open-ended (pending)
-    for i, span in enumerate(spans):
-        if i == 0 or (wave_end is not None and span.start >= wave_end):
+    wave_end: datetime | None = None
+    for i, span in enumerate(done):
+        assert span.end is not None
+        if wave_end is None or span.start >= wave_end:
             wave += 1
             wave_end = span.end
-        elif wave_end is not None:
-            wave_end = None if span.end is None else max(wave_end, span.end)
+        wave_end = max(wave_end, span.end)
         span.wave = wave
-        span.overlaps = [o.call_id for o in spans if o is not span and span.overlaps_with(o)]
-        at_start = 1 + sum(1 for o in spans[:i] if o.end is None or o.end > span.start)
-        most = max(most, at_start)
+        span.overlaps = [o.call_id for o in done if o is not span and span.overlaps_with(o)]
+        most = max(most, 1 + sum(1 for o in done[:i] if o.end is not None and o.end > span.start))
     return most, wave
