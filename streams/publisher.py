@@ -16,6 +16,8 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
+from .exceptions import ServiceUnavailableError
+
 logger = logging.getLogger(__name__)
 
 
@@ -24,6 +26,7 @@ class KafkaPublisher:
 
     def __init__(self, bootstrap_servers: str, *, linger_ms: int = 2,
                  client_id: str = "toolformer") -> None:
+        self._servers = bootstrap_servers
         self._producer = AIOKafkaProducer(
             bootstrap_servers=bootstrap_servers,
             client_id=client_id,
@@ -34,7 +37,14 @@ class KafkaPublisher:
         )
 
     async def start(self) -> None:
-        await self._producer.start()
+        try:
+            await self._producer.start()
+        except KafkaError as exc:
+            await self._producer.stop()
+            raise ServiceUnavailableError(
+                f"cannot reach Kafka at {self._servers} ({exc}). Start a broker there, point "
+                "KAFKA_BOOTSTRAP_SERVERS at one, or run `toolformer dev` for a local one"
+            ) from exc
 
     async def stop(self) -> None:
         await self._producer.stop()

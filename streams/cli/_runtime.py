@@ -9,6 +9,7 @@ from collections.abc import Coroutine
 from typing import Any, NoReturn, TypeVar
 
 import typer
+from aiokafka.errors import KafkaError
 from pydantic import ValidationError
 from rich.console import Console
 
@@ -23,13 +24,16 @@ console = Console()
 errors = Console(stderr=True)
 _debug = {"on": False}
 
-EXPECTED_ERRORS = (ToolformerError, ToolformerAgentError, SchemaError, ValidationError, OSError)
+EXPECTED_ERRORS = (ToolformerError, ToolformerAgentError, SchemaError, ValidationError, OSError,
+                   KafkaError)
 
 
 def set_debug(on: bool) -> None:
     _debug["on"] = on
     logging.basicConfig(level=logging.DEBUG if on else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if not on:  # its connection errors reach the user as one clear line instead
+        logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
