@@ -75,6 +75,12 @@ async def run_worker(
     )
     holder["agent"] = agent
     app = create_app(settings, bootstrap)
+
+    async def partitions_revoked(sender: Any, /, *args: Any, signal: Any, **_: Any) -> None:
+        agent.partitions_revoked(set(args[0]) if args else set())
+
+    app.on_partitions_revoked.connect(partitions_revoked)
+
     _attach(app, agent, catalogue, publisher=publisher, registry=tools, settings=settings,
             bootstrap=bootstrap)
     metrics_port = None
