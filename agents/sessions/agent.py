@@ -82,6 +82,7 @@ class SessionAgent:
 
     def on_assigned(self, partitions: set[int]) -> None:
         """Start re-folding newly assigned partitions before their first record arrives."""
+        self.runtime.recover(partitions)
         for partition in partitions:
             task = asyncio.ensure_future(self.runtime.ensure_recovered(partition))
             task.add_done_callback(_log_failure)

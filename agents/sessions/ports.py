@@ -40,9 +40,9 @@ class ProviderSource(Protocol):
 
 
 class JournalSource(Protocol):
-    """Reads one partition of the journal from its start to its current end."""
+    """Reads journal partitions from their start to their current end."""
 
-    async def read(self, partition: int) -> Sequence[SessionEvent]: ...
+    async def read_many(self, partitions: set[int]) -> dict[int, Sequence[SessionEvent]]: ...
 
 
 class MemoryOutbox:

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 from collections import OrderedDict
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from async_toolformer.schemas import (
@@ -178,16 +179,23 @@ class SessionRuntime:
 
     async def ensure_recovered(self, partition: int) -> None:
         """Re-fold the journal of ``partition`` once, before its records are handled."""
-        future = self._recovered.get(partition)
-        if future is None:
-            future = asyncio.ensure_future(self._recover(partition))
-            self._recovered[partition] = future
+        self.recover({partition})
+        future = self._recovered[partition]
         try:
             await asyncio.shield(future)
         except Exception:
             if self._recovered.get(partition) is future:
                 del self._recovered[partition]  # the next record tries again
             raise
+
+    def recover(self, partitions: set[int]) -> None:
+        """Start re-folding those of ``partitions`` not yet re-folded, in one read."""
+        todo = {p for p in partitions if p not in self._recovered}
+        if not todo:
+            return
+        batch = asyncio.ensure_future(self._recover(todo))
+        for partition in todo:
+            self._recovered[partition] = batch
 
     def revoke(self, partitions: set[int]) -> None:
         """Partitions went to another worker: drop their sessions without a word."""
@@ -197,10 +205,14 @@ class SessionRuntime:
             if partition in partitions:
                 self._forget(session_id, finished=False)
 
-    async def _recover(self, partition: int) -> None:
+    async def _recover(self, partitions: set[int]) -> None:
         if self._journal is None:
             return
-        events = await self._journal.read(partition)
+        read = await self._journal.read_many(partitions)
+        for partition, events in sorted(read.items()):
+            self._refold(partition, events)
+
+    def _refold(self, partition: int, events: Sequence[SessionEvent]) -> None:
         live = set(self.states) | set(self._finished)
         folded: dict[str, SessionState] = {}
         for event in events:

@@ -32,29 +32,35 @@ class KafkaJournalSource:
         self._worker_id = worker_id
 
     async def read(self, partition: int) -> Sequence[SessionEvent]:
-        marker = JournalMarker(worker_id=self._worker_id, nonce=uuid.uuid4().hex)
-        delivery = await self._publisher.enqueue(self._topic, None, encode(marker),
-                                                 partition=partition)
-        end = (await delivery).offset
-        tp = TopicPartition(self._topic, partition)
+        return (await self.read_many({partition}))[partition]
+
+    async def read_many(self, partitions: set[int]) -> dict[int, Sequence[SessionEvent]]:
+        """Several partitions with one consumer (a worker gains them together)."""
+        ends: dict[TopicPartition, int] = {}
+        for partition in sorted(partitions):
+            marker = JournalMarker(worker_id=self._worker_id, nonce=uuid.uuid4().hex)
+            delivery = await self._publisher.enqueue(self._topic, None, encode(marker),
+                                                     partition=partition)
+            ends[TopicPartition(self._topic, partition)] = (await delivery).offset
         consumer = AIOKafkaConsumer(bootstrap_servers=self._bootstrap, enable_auto_commit=False,
                                     fetch_max_wait_ms=5, auto_offset_reset="earliest")
         await consumer.start()
-        events: list[SessionEvent] = []
+        events: dict[TopicPartition, list[SessionEvent]] = {tp: [] for tp in ends}
         try:
-            consumer.assign([tp])
-            await consumer.seek_to_beginning(tp)
-            position = -1
-            while position < end:
-                batches = await consumer.getmany(tp, timeout_ms=200, max_records=5000)
-                for record in batches.get(tp, []):
-                    position = record.offset
-                    if position >= end:
-                        break
-                    try:
-                        events.append(decode_session_event(record.value or b""))
-                    except SchemaError:
-                        continue  # not ours to fold; the journal's writers are workers
+            consumer.assign(list(ends))
+            await consumer.seek_to_beginning(*ends)
+            open_tps = set(ends)
+            while open_tps:
+                batches = await consumer.getmany(*open_tps, timeout_ms=200, max_records=5000)
+                for tp, records in batches.items():
+                    for record in records:
+                        if record.offset >= ends[tp]:
+                            open_tps.discard(tp)
+                            break
+                        try:
+                            events[tp].append(decode_session_event(record.value or b""))
+                        except SchemaError:
+                            continue  # not ours to fold; the journal's writers are workers
         finally:
             await consumer.stop()
-        return events
+        return {tp.partition: found for tp, found in events.items()}
