@@ -8,28 +8,24 @@ from __future__ import annotations
 
 from datetime import datetime
 from types import TracebackType
-from typing import Annotated, Any
+from typing import Annotated
 
 import orjson
 import typer
+from rich.console import RenderableType
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
-from rich.table import Table
 
-from ..replay import (
-    RangeError,
-    RecordRange,
-    ReplayOptions,
-    ReplayPlan,
-    ReplayReport,
-    Verdict,
+from ..replay import RangeError, RecordRange, ReplayOptions, ReplayPlan
+from ..replay import replay as run_replay
+from ..replay.group_status import group_status
+from ..replay.render import (
+    replay_view,
+    status_json,
+    status_view,
+    timeline_json,
+    timeline_view,
 )
-from ..replay import (
-    replay as run_replay,
-)
-from ..replay.gantt import gantt_bars
-from ..replay.group_status import GroupStatus, group_status
 from ..replay.session_reader import read_session
-from ..replay.timeline import SessionTimeline
 from ..settings import Settings
 from ..topics import TopicCatalogue
 from ._runtime import console, fail, run
@@ -76,7 +72,7 @@ def replay(
     if as_json:
         print(orjson.dumps(report.to_json(), option=orjson.OPT_INDENT_2).decode())
     else:
-        _print_replay(report, show)
+        _show(replay_view(report, show))
     if not report.complete:
         raise typer.Exit(1)
 
@@ -94,9 +90,9 @@ def history(
         fail(f"no calls or results for session {session_id!r} on {settings.topic_prefix}calls "
              f"/ {settings.topic_prefix}results")
     if as_json:
-        print(orjson.dumps(_timeline_json(timeline), option=orjson.OPT_INDENT_2).decode())
+        print(orjson.dumps(timeline_json(timeline), option=orjson.OPT_INDENT_2).decode())
         return
-    _print_timeline(timeline, width)
+    _show(timeline_view(timeline, width))
 
 
 def status(
@@ -114,9 +110,9 @@ def status(
                              TopicCatalogue(settings.topic_prefix),
                              metrics_urls=tuple(metrics or ())))
     if as_json:
-        print(orjson.dumps(_status_json(found), option=orjson.OPT_INDENT_2).decode())
+        print(orjson.dumps(status_json(found), option=orjson.OPT_INDENT_2).decode())
         return
-    _print_status(found)
+    _show(status_view(found))
 
 
 def bench(as_json: JsonFlag = False) -> None:
@@ -181,113 +177,6 @@ def _moment(text: str | None, option: str) -> datetime | None:
     return moment if moment.tzinfo is not None else moment.astimezone()
 
 
-def _print_replay(report: ReplayReport, show: int) -> None:
-    summary = report.summary()
-    table = Table("replay", "value", title=f"replay {report.plan.replay_id}")
-    for name, value in summary.items():
-        table.add_row(name, str(value))
-    console.print(table)
-    expected = Verdict.SAME_OUTCOME if report.plan.fresh else Verdict.IDENTICAL
-    notable = [d for d in report.diffs if d.verdict is not expected]
-    if notable and show > 0:
-        diff = Table("call", "tool", "verdict", "changed", "old", "new",
-                     title=f"{len(notable)} calls not {expected.value}")
-        for d in notable[:show]:
-            diff.add_row(d.call_id, d.tool, d.verdict.value, ",".join(d.changed_fields),
-                         _outcome(d.old), _outcome(d.new))
-        console.print(diff)
-    if not report.complete:
-        console.print(f"[red]{summary[Verdict.NO_NEW_RESULT]} calls got no result in time[/]; "
-                      f"are workers serving {report.plan.target.prefix}* in group "
-                      f"{report.plan.group_id}?")
-
-
-def _outcome(result: Any) -> str:
-    if result is None:
-        return "-"
-    detail = (orjson.dumps(result.output).decode() if result.error is None
-              else f"{result.error.type}: {result.error.message}")
-    text = f"{result.status.value} {detail}"
-    return text if len(text) <= 50 else text[:49] + "…"
-
-
-def _print_timeline(timeline: SessionTimeline, width: int) -> None:
-    start = timeline.start
-    bars = gantt_bars(timeline, width=width)
-    table = Table("wave", "call", "tool", "start ms", "end ms", "status", "tries", "worker",
-                  "timeline", title=f"session {timeline.session_id}")
-    for span in timeline.spans:
-        table.add_row(str(span.wave), span.call_id, span.tool, _ms_since(start, span.start),
-                      _ms_since(start, span.end), span.status, str(span.attempts),
-                      span.worker_id or "-", bars.get(span.call_id, ""))
-    console.print(table)
-    republished = sum(s.published > 1 for s in timeline.spans)
-    reemitted = sum(s.answered > 1 for s in timeline.spans)
-    console.print(f"{len(timeline.spans)} calls in {timeline.waves} waves, at most "
-                  f"{timeline.max_parallel} at once; {republished} published more than once, "
-                  f"{reemitted} answered more than once (re-emissions, deduplicated by call_id)")
-
-
-def _ms_since(start: datetime | None, moment: datetime | None) -> str:
-    if start is None or moment is None:
-        return "-"
-    return f"{(moment - start).total_seconds() * 1000:.0f}"
-
-
-def _timeline_json(timeline: SessionTimeline) -> dict[str, Any]:
-    return {
-        "session_id": timeline.session_id, "max_parallel": timeline.max_parallel,
-        "waves": timeline.waves,
-        "calls": [{"call_id": s.call_id, "tool": s.tool, "branch_id": s.branch_id,
-                   "wave": s.wave, "start": s.start.isoformat(),
-                   "end": s.end.isoformat() if s.end else None, "duration_ms": s.duration_ms,
-                   "status": s.status, "attempts": s.attempts, "worker_id": s.worker_id,
-                   "published": s.published, "answered": s.answered,
-                   "parallel_with": s.overlaps} for s in timeline.spans],
-    }
-
-
-def _print_status(found: GroupStatus) -> None:
-    console.print(f"group [bold]{found.group_id}[/] on {found.topic}: state {found.state}, "
-                  f"{len(found.members)} members")
-    members = Table("member", "client", "host", "partitions")
-    for m in found.members:
-        members.add_row(m.member_id, m.client_id or "-", m.host or "-",
-                        ",".join(map(str, m.partitions)) or "not reported by the broker")
-    console.print(members)
-    parts = Table("partition", "committed", "end", "lag", "owner", "owner from")
-    for p in found.partitions:
-        lag = "-" if p.lag is None else f"{p.lag}{'?' if p.end_behind_commit else ''}"
-        parts.add_row(str(p.partition), _num(p.committed), _num(p.end), lag, p.owner or "-",
-                      p.owner_source)
-    console.print(parts)
-    note = ("lag is an estimate: the broker reported end offsets below committed ones "
-            "(its end offsets lag after batches), marked ?" if found.lag_is_estimate
-            else "lag = end offset - committed offset, as the broker reports them")
-    console.print(f"total lag {found.total_lag}; {note}")
-    if not found.in_flight:
-        console.print("calls in flight: pass --metrics http://HOST:PORT/metrics per worker "
-                      "(members cannot be mapped to metrics endpoints: Faust joins with its "
-                      "own client id)")
-        return
-    flight = Table("metrics endpoint", "calls in flight")
-    for url, value in found.in_flight.items():
-        flight.add_row(url, "unreachable" if value is None else f"{value:.0f}")
-    console.print(flight)
-
-
-def _num(value: int | None) -> str:
-    return "-" if value is None else str(value)
-
-
-def _status_json(found: GroupStatus) -> dict[str, Any]:
-    return {
-        "group_id": found.group_id, "topic": found.topic, "state": found.state,
-        "members": [{"member_id": m.member_id, "client_id": m.client_id, "host": m.host,
-                     "partitions": list(m.partitions)} for m in found.members],
-        "partitions": [{"partition": p.partition, "committed": p.committed, "end": p.end,
-                        "lag": p.lag, "lag_is_estimate": p.end_behind_commit,
-                        "owner": p.owner, "owner_source": p.owner_source}
-                       for p in found.partitions],
-        "total_lag": found.total_lag, "in_flight": found.in_flight,
-    }
+def _show(view: list[RenderableType]) -> None:
+    for part in view:
+        console.print(part)

@@ -18,11 +18,12 @@ import asyncio
 import random
 import uuid
 from collections import Counter
+from dataclasses import dataclass
 
 import pytest
 from redis.asyncio import Redis
 
-from async_toolformer.schemas import CallStatus, ToolCallRequested
+from async_toolformer.schemas import CallStatus, ToolCallCompleted, ToolCallRequested
 from async_toolformer.streams.bench.replay import wait_for_members
 from async_toolformer.streams.client import ToolformerClient
 from async_toolformer.streams.settings import Settings
@@ -55,8 +56,20 @@ async def _havoc(fleet: Fleet, rng: random.Random) -> None:
         await fleet.start(slot)
 
 
-async def test_kill_9_at_random_keeps_every_guarantee(kafka_bootstrap: str,
-                                                      redis_url: str) -> None:
+@dataclass
+class ChaosRun:
+    """What happened: who was killed, every result copy, every execution per call."""
+
+    name: str
+    tool_of: dict[str, str]
+    killed: set[str]
+    results: dict[str, list[ToolCallCompleted]]
+    result_records: int
+    runs: dict[str, list[str]]
+    missing: set[str]
+
+
+async def _run_chaos(kafka_bootstrap: str, redis_url: str) -> ChaosRun:
     name = f"chaos{uuid.uuid4().hex[:8]}"
     settings = Settings(kafka_bootstrap_servers=kafka_bootstrap, redis_url=redis_url,
                         topic_prefix=f"{name}.", group_id=f"{name}-workers", partitions=6)
@@ -71,7 +84,6 @@ async def test_kill_9_at_random_keeps_every_guarantee(kafka_bootstrap: str,
                                arguments={"run": name, "key": f"{name}-{i}",
                                           "ms": rng.randint(100, 1500)})
              for i in range(CALLS)]
-    tool_of = {c.call_id: c.tool for c in calls}
     redis = Redis.from_url(redis_url)
     try:
         async with ToolformerClient(kafka_bootstrap, topic_prefix=topics.prefix) as client, \
@@ -80,7 +92,7 @@ async def test_kill_9_at_random_keeps_every_guarantee(kafka_bootstrap: str,
                 await fleet.start(slot)
             await wait_for_members(kafka_bootstrap, settings.group_id, 3, timeout_s=60)
             await asyncio.gather(_publish(client, calls), _havoc(fleet, rng))
-            missing = await tap.wait_for(set(tool_of), timeout_s=90)
+            missing = await tap.wait_for({c.call_id for c in calls}, timeout_s=90)
         pipe = redis.pipeline(transaction=False)
         for call in calls:
             pipe.lrange(executions_key(name, call.call_id), 0, -1)
@@ -89,50 +101,63 @@ async def test_kill_9_at_random_keeps_every_guarantee(kafka_bootstrap: str,
     finally:
         await fleet.stop_all()
         await redis.aclose()
+    return ChaosRun(name, {c.call_id: c.tool for c in calls}, set(fleet.killed),
+                    dict(tap.by_call), tap.records, runs, missing)
 
-    killed = set(fleet.killed)
-    results = tap.by_call
+
+def _print_counts(run: ChaosRun) -> Counter[str]:
     counts: Counter[str] = Counter()
-    counts["calls"], counts["kills"] = len(calls), len(killed)
-    counts["result records"] = tap.records
-    counts["re-emitted duplicates"] = tap.records - len(results)
-    conflicting = []
-    for call_id, copies in results.items():
-        if any(copy != copies[0] for copy in copies[1:]):
-            conflicting.append(call_id)
-    for call_id, tool in tool_of.items():
-        result = results[call_id][0] if results.get(call_id) else None
-        ran = runs[call_id]
-        counts[f"{tool}: {result.status.value if result else 'lost'}"] += 1
+    counts["calls"], counts["kills"] = len(run.tool_of), len(run.killed)
+    counts["result records"] = run.result_records
+    counts["re-emitted duplicates"] = run.result_records - len(run.results)
+    for call_id, tool in run.tool_of.items():
+        copies = run.results.get(call_id)
+        ran = run.runs[call_id]
+        counts[f"{tool}: {copies[0].status.value if copies else 'lost'}"] += 1
         counts[f"{tool}: executions {len(ran)}"] += 1
-        counts[f"{tool}: claimed by a killed worker"] += (
-            result is not None and (bool(set(ran) & killed)
-                                    or result.status is CallStatus.INDETERMINATE))
-    print(f"\nchaos {name}: killed {sorted(killed)}")
+        counts[f"{tool}: first run by a killed worker"] += bool(ran) and ran[0] in run.killed
+    print(f"\nchaos {run.name}: killed {sorted(run.killed)}")
     for key in sorted(counts):
         print(f"  {key}: {counts[key]}")
+    errors = Counter(f"{r[0].tool} {r[0].error.type}: {r[0].error.message}"
+                     for r in run.results.values()
+                     if r[0].error is not None and r[0].status is not CallStatus.INDETERMINATE)
+    for error, n in errors.most_common(5):
+        print(f"  error x{n}: {error}")
+    return counts
 
-    assert not missing, f"{len(missing)} calls lost, e.g. {sorted(missing)[:5]}"
+
+def _check_non_idempotent(call_id: str, ran: list[str], result: ToolCallCompleted,
+                          killed: set[str]) -> None:
+    assert len(ran) <= 1, f"{call_id} ran twice: {ran}"
+    if not ran:  # claimed, never started: the claim died with its worker
+        assert result.status is CallStatus.INDETERMINATE, (call_id, result.error)
+    elif ran[0] in killed:  # in flight, perhaps, when its worker died
+        assert (result.status is CallStatus.INDETERMINATE
+                or (result.status is CallStatus.OK and result.worker_id == ran[0])), (
+            call_id, ran, result)
+    else:
+        assert result.status is CallStatus.OK, (call_id, ran, result.error)
+        assert result.worker_id == ran[0], (call_id, ran, result.worker_id)
+
+
+async def test_kill_9_at_random_keeps_every_guarantee(kafka_bootstrap: str,
+                                                      redis_url: str) -> None:
+    run = await _run_chaos(kafka_bootstrap, redis_url)
+
+    counts = _print_counts(run)
+
+    assert not run.missing, f"{len(run.missing)} calls lost, e.g. {sorted(run.missing)[:5]}"
+    conflicting = [c for c, copies in run.results.items()
+                   if any(copy != copies[0] for copy in copies[1:])]
     assert not conflicting, f"different results for one call_id: {conflicting[:5]}"
-    assert len(killed) == KILLS
-    bad_retries = {c: r for c, r in runs.items()
-                   if tool_of[c] == RETRY and any(w not in killed for w in r[:-1])}
-    assert not bad_retries, f"re-run though its worker lived: {list(bad_retries.items())[:5]}"
-    twice = {c: r for c, r in runs.items() if tool_of[c] == ONCE and len(r) > 1}
-    assert not twice, f"non-idempotent calls run twice: {list(twice.items())[:5]}"
-    for call_id, ran in runs.items():
-        result = results[call_id][0]
-        if tool_of[call_id] != ONCE:
-            continue
-        if not ran:  # claimed, never started: the claim died with its worker
-            assert result.status is CallStatus.INDETERMINATE, (call_id, result.error)
-        elif ran[0] in killed:
-            assert (result.status is CallStatus.INDETERMINATE
-                    or (result.status is CallStatus.OK and result.worker_id == ran[0])), (
-                call_id, ran, result)
+    assert len(run.killed) == KILLS
+    for call_id, ran in run.runs.items():
+        if run.tool_of[call_id] == RETRY:
+            assert all(w in run.killed for w in ran[:-1]), f"{call_id} re-run: {ran}"
+            assert run.results[call_id][0].status is CallStatus.OK
         else:
-            assert result.status is CallStatus.OK, (call_id, ran, result)
-            assert result.worker_id == ran[0]
+            _check_non_idempotent(call_id, ran, run.results[call_id][0], run.killed)
     # the kills hit calls in flight, so the checks above were not vacuous
     assert counts[f"{ONCE}: indeterminate"] > 0
     assert counts[f"{RETRY}: executions 2"] > 0
