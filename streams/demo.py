@@ -71,3 +71,29 @@ async def run_demo(client: ToolformerClient, *, timeout_s: float = 60.0) -> Demo
     slowest = max(r.timings.run_ms for r in results) / 1000
     return DemoReport(session_id, list(results), parallel_s, sequential_s, slowest)
 
+
+
+DEMO_PROMPT = "Plan a weekend trip: compare the weather and find things to do."
+
+DEMO_SCRIPT: dict[str, object] = {
+    "defaults": {"latency_ms": 250, "token_delay_ms": 15, "chunk_chars": 24},
+    "turns": [
+        {"text": "Let me check the weather and look for things to do in each city.",
+         "tool_calls": [
+             {"name": "get_weather", "arguments": {"city": "Lisbon"}},
+             {"name": "get_weather", "arguments": {"city": "Osaka"}},
+             {"name": "get_weather", "arguments": {"city": "Nairobi"}},
+             {"name": "web_search", "arguments": {"query": "Lisbon weekend"}},
+             {"name": "web_search", "arguments": {"query": "Osaka weekend"}},
+             {"name": "web_search", "arguments": {"query": "Nairobi weekend"}},
+         ]},
+        {"text": "Two more details before I answer.",
+         "tool_calls": [
+             {"name": "stock_price", "arguments": {"symbol": "TRVL"}},
+             {"name": "query_docs", "arguments": {"sql": "select * from visas"}},
+         ]},
+        {"text": "Osaka looks best this weekend: 24 °C and partly cloudy, with plenty to "
+                 "do. Nairobi is a close second at 20 °C; Lisbon will be cold."},
+    ],
+}
+"""The scripted model of the demo session: two turns of parallel calls, then the answer."""

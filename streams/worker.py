@@ -22,6 +22,7 @@ from .faust_app import ToolformerApp, create_app
 from .metrics import PrometheusObserver, serve_metrics
 from .publisher import KafkaPublisher
 from .redis_parts import open_redis_parts
+from .sessions.settings import LLMSettings
 from .settings import Settings
 from .topics import TopicCatalogue, ensure_topics
 
@@ -45,8 +46,9 @@ async def run_worker(
     registry: ToolRegistry | None = None,
     grace_s: float = 10.0,
     on_started: Callable[[RunningWorker], None] | None = None,
+    llm: LLMSettings | None = None,
 ) -> None:
-    """Serve calls until ``stop`` is set."""
+    """Serve calls and sessions until ``stop`` is set (``llm``: the model, else from env)."""
     bootstrap, redis_url = settings.require_services()
     tools = registry if registry is not None else load_tools(settings.tools)
     redis_parts = await open_redis_parts(settings, redis_url)
@@ -82,7 +84,7 @@ async def run_worker(
     app.on_partitions_revoked.connect(partitions_revoked)
 
     _attach(app, agent, catalogue, publisher=publisher, registry=tools, settings=settings,
-            bootstrap=bootstrap)
+            bootstrap=bootstrap, llm=llm)
     metrics_port = None
     if settings.metrics_port is not None:
         metrics_port = serve_metrics(settings.metrics_port, settings.metrics_host)
@@ -104,7 +106,7 @@ async def run_worker(
 
 def _attach(app: ToolformerApp, agent: ExecutorAgent, catalogue: TopicCatalogue, *,
             publisher: KafkaPublisher, registry: ToolRegistry, settings: Settings,
-            bootstrap: str) -> None:
+            bootstrap: str, llm: LLMSettings | None) -> None:
     from .sessions import install_session_agents
 
     calls = app.topic(catalogue.calls, key_serializer="raw", value_serializer="raw")
@@ -121,4 +123,4 @@ def _attach(app: ToolformerApp, agent: ExecutorAgent, catalogue: TopicCatalogue,
     app.agent(cancellations, name="toolformer.apply-cancellations")(apply_cancellations)
     install_session_agents(app, catalogue=catalogue, publisher=publisher, registry=registry,
                            bootstrap_servers=bootstrap, worker_id=settings.worker_id,
-                           default_timeout_s=settings.default_timeout_s)
+                           default_timeout_s=settings.default_timeout_s, llm=llm)

@@ -33,7 +33,7 @@ from ..sessions import SessionClient, SessionFailedError
 from ..settings import Settings
 from ._runtime import console, fail, run
 
-__all__ = ["ask", "tool_names"]
+__all__ = ["ask", "show_event", "timings_table", "tool_names"]
 
 
 def ask(
@@ -66,7 +66,7 @@ def ask(
             async for event in client.stream_session(prompt, tools=names, options=options,
                                                      timeout_s=timeout):
                 if not as_json:
-                    _show(event)
+                    show_event(event)
                 if isinstance(event, SessionFailed):
                     raise SessionFailedError(event)
                 if isinstance(event, SessionCompleted):
@@ -80,7 +80,7 @@ def ask(
         return
     console.print(Panel(done.answer or "(no answer)", title=f"answer ({done.stop_reason})",
                         border_style="green"))
-    console.print(_timings(done))
+    console.print(timings_table(done))
 
 
 def tool_names(items: list[str]) -> list[str]:
@@ -101,7 +101,8 @@ def tool_names(items: list[str]) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def _show(event: SessionEvent) -> None:
+def show_event(event: SessionEvent) -> None:
+    """One line per journal event worth seeing live."""
     match event:
         case LLMTurnStarted(turn=turn, attempt=attempt):
             again = f" (attempt {attempt})" if attempt > 1 else ""
@@ -125,7 +126,8 @@ def _show(event: SessionEvent) -> None:
             pass
 
 
-def _timings(done: SessionCompleted) -> Table:
+def timings_table(done: SessionCompleted) -> Table:
+    """Where a session's time went."""
     t = done.timings
     table = Table(title=f"{done.turns} turns, {done.calls} tool calls", show_header=False)
     table.add_column("what")

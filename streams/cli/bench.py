@@ -11,6 +11,7 @@ from rich.table import Table
 from ..bench.limits_cost import bench_limits_cost
 from ..bench.pipeline import bench_pipeline
 from ..bench.ratelimit import bench_ratelimit
+from ..bench.session import bench_session
 from ..dev import DevStack
 from ..settings import Settings
 from ._runtime import console, run
@@ -45,6 +46,18 @@ def ratelimit(as_json: JsonFlag = False) -> None:
 
     with console.status("benchmarking the rate limiter, then the pipeline with limits ..."):
         report = run(main())
+    _print(report, as_json)
+
+
+@bench_app.command("session")
+def session(
+    as_json: JsonFlag = False,
+    repeats: Annotated[int, typer.Option(min=1, help="Runs of each scenario.")] = 3,
+) -> None:
+    """Four agent workloads with a scripted model: sequential vs the system vs ideal."""
+    bootstrap = Settings().kafka_bootstrap_servers
+    with console.status("benchmarking sessions (about two minutes) ..."):
+        report = run(bench_session(bootstrap, repeats=repeats))
     _print(report, as_json)
 
 

@@ -8,6 +8,7 @@ import typer
 
 from . import calls, demo, serve
 from ._runtime import set_debug
+from .ask import ask
 from .bench import bench_app
 from .fakellm import fake_llm
 from .limits import limits_app
@@ -38,6 +39,7 @@ app.add_typer(schemas_app, name="schemas")
 app.add_typer(bench_app, name="bench")
 app.add_typer(limits_app, name="limits")
 app.command("fake-llm")(fake_llm)
+app.command()(ask)
 
 
 def main() -> None:

@@ -19,12 +19,12 @@ _STYLE = {
 
 def results_table(results: Iterable[ToolCallCompleted], *, title: str | None = None) -> Table:
     table = Table(title=title, show_lines=False)
-    table.add_column("call", no_wrap=True)
-    table.add_column("tool", no_wrap=True)
-    table.add_column("status", no_wrap=True)
-    table.add_column("run ms", justify="right", no_wrap=True)
-    table.add_column("tries", justify="right", no_wrap=True)
-    table.add_column("output / error", no_wrap=True, overflow="ellipsis", max_width=60)
+    table.add_column("call", no_wrap=True, min_width=6)
+    table.add_column("tool", no_wrap=True, min_width=11)
+    table.add_column("status", no_wrap=True, min_width=6)
+    table.add_column("ms", justify="right", no_wrap=True)
+    table.add_column("try", justify="right", no_wrap=True)
+    table.add_column("output / error", no_wrap=True, overflow="ellipsis", max_width=32)
     for result in results:
         style = _STYLE.get(result.status, "red")
         detail = (_short(result.output) if result.error is None
