@@ -11,7 +11,7 @@ import asyncio
 import os
 from typing import Any
 
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 
 from async_toolformer.agents.tools import tool
 
@@ -26,7 +26,11 @@ async def _record(run: str, key: str) -> None:
     url = os.environ["REDIS_URL"]
     client = _clients.get(url)
     if client is None:
-        client = _clients[url] = Redis.from_url(url)
+        # redis-py 8 pools hold at most 100 connections and fail the 101st command at
+        # once (MaxConnectionsError); a burst of calls after a rebalance exceeds that, so
+        # queue for a connection instead.
+        pool = BlockingConnectionPool.from_url(url, max_connections=64, timeout=30)
+        client = _clients[url] = Redis(connection_pool=pool)
     await client.rpush(executions_key(run, key), os.environ.get("TOOLFORMER_WORKER_ID", "?"))
 
 
