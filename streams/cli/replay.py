@@ -117,12 +117,19 @@ def status(
 
 def bench(as_json: JsonFlag = False) -> None:
     """Replay throughput with the live ledger, ledger overhead, and two workers over one."""
+    from rich.table import Table
+
     from ..bench.replay import bench_replay
-    from .bench import _print
 
     with console.status("benchmarking replay, ledger and scaling (a few minutes) ..."):
         report = run(bench_replay(Settings()))
-    _print(report, as_json)
+    if as_json:
+        print(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode())
+        return
+    table = Table("figure", "value")
+    for name, value in report.items():
+        table.add_row(name, f"{value:,.3f}" if isinstance(value, float) else str(value))
+    console.print(table)
 
 
 class _ReplayProgress:
