@@ -21,7 +21,7 @@ from async_toolformer.agents.tools import ToolRegistry, load_tools
 from .faust_app import ToolformerApp, create_app
 from .metrics import PrometheusObserver, serve_metrics
 from .publisher import KafkaPublisher
-from .redis_parts import open_redis_parts
+from .redis_parts import RedisParts, open_redis_parts
 from .sessions.settings import LLMSettings
 from .settings import Settings
 from .topics import TopicCatalogue, ensure_topics
@@ -84,7 +84,7 @@ async def run_worker(
     app.on_partitions_revoked.connect(partitions_revoked)
 
     _attach(app, agent, catalogue, publisher=publisher, registry=tools, settings=settings,
-            bootstrap=bootstrap, llm=llm)
+            bootstrap=bootstrap, llm=llm, redis_parts=redis_parts)
     metrics_port = None
     if settings.metrics_port is not None:
         metrics_port = serve_metrics(settings.metrics_port, settings.metrics_host)
@@ -106,7 +106,7 @@ async def run_worker(
 
 def _attach(app: ToolformerApp, agent: ExecutorAgent, catalogue: TopicCatalogue, *,
             publisher: KafkaPublisher, registry: ToolRegistry, settings: Settings,
-            bootstrap: str, llm: LLMSettings | None) -> None:
+            bootstrap: str, llm: LLMSettings | None, redis_parts: RedisParts) -> None:
     from .sessions import install_session_agents
 
     calls = app.topic(catalogue.calls, key_serializer="raw", value_serializer="raw")
@@ -123,4 +123,5 @@ def _attach(app: ToolformerApp, agent: ExecutorAgent, catalogue: TopicCatalogue,
     app.agent(cancellations, name="toolformer.apply-cancellations")(apply_cancellations)
     install_session_agents(app, catalogue=catalogue, publisher=publisher, registry=registry,
                            bootstrap_servers=bootstrap, worker_id=settings.worker_id,
-                           default_timeout_s=settings.default_timeout_s, llm=llm)
+                           default_timeout_s=settings.default_timeout_s, llm=llm,
+                           ledger=redis_parts.ledger, limiter=redis_parts.limiter)

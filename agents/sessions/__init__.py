@@ -27,7 +27,16 @@ from .commands import (
 from .exceptions import SessionError, UnknownScorerError
 from .intake import SessionRefusal, SessionRequest, admit_session
 from .machine import SessionMachine, Step
-from .ports import JournalSource, MemoryOutbox, ProviderSource, RecordSink, SessionTopics
+from .ports import (
+    Drive,
+    Feed,
+    JournalSource,
+    MemoryOutbox,
+    ProviderSource,
+    RecordSink,
+    SessionTopics,
+    TurnGuard,
+)
 from .runtime import SessionRuntime
 from .scoring import BUILTIN_SCORERS, Scorer, resolve_scorer
 from .state import CallState, SessionState, Settled, TurnState
@@ -41,6 +50,8 @@ __all__ = [
     "CancelBranch",
     "CancelSession",
     "Close",
+    "Drive",
+    "Feed",
     "Command",
     "DispatchCall",
     "JournalSource",
@@ -62,6 +73,7 @@ __all__ = [
     "Step",
     "StopModel",
     "ToolCatalogue",
+    "TurnGuard",
     "TurnState",
     "UnknownScorerError",
     "admit_session",

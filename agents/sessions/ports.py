@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 from async_toolformer.schemas import SessionEvent, SessionOptions
 
 from ..providers import LLMProvider
+from .commands import CallModel
 
-__all__ = ["JournalSource", "MemoryOutbox", "ProviderSource", "RecordSink", "SessionTopics"]
+__all__ = ["Drive", "Feed", "JournalSource", "MemoryOutbox", "ProviderSource", "RecordSink",
+           "SessionTopics", "TurnGuard"]
+
+Feed = Callable[[SessionEvent], object]
+Drive = Callable[[Feed], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +42,16 @@ class ProviderSource(Protocol):
     """The model provider for a session's options (raises ProviderAuthError without credentials)."""
 
     def provider(self, options: SessionOptions) -> LLMProvider: ...
+
+
+class TurnGuard(Protocol):
+    """Stands around one model turn as the executor's guard stands around a tool call.
+
+    It may answer from a recorded turn (feeding its events again without calling
+    the model), wait for rate limits, or call ``drive`` to run the turn for real.
+    """
+
+    async def run(self, command: CallModel, drive: Drive, feed: Feed) -> None: ...
 
 
 class JournalSource(Protocol):

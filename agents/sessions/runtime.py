@@ -41,7 +41,7 @@ from .commands import (
     StopModel,
 )
 from .machine import SessionMachine
-from .ports import JournalSource, ProviderSource, RecordSink, SessionTopics
+from .ports import Feed, JournalSource, ProviderSource, RecordSink, SessionTopics, TurnGuard
 from .state import SessionState
 from .turns import drive_turn
 
@@ -56,7 +56,8 @@ class SessionRuntime:
     """Open sessions of one worker, their model tasks and timers."""
 
     def __init__(self, machine: SessionMachine, outbox: RecordSink, providers: ProviderSource,
-                 topics: SessionTopics, journal: JournalSource | None = None) -> None:
+                 topics: SessionTopics, journal: JournalSource | None = None, *,
+                 guard: TurnGuard | None = None) -> None:
         self.machine = machine
         self.topics = topics
         self.states: dict[str, SessionState] = {}
@@ -64,6 +65,7 @@ class SessionRuntime:
         self._outbox = outbox
         self._providers = providers
         self._journal = journal
+        self._guard = guard
         self._models: dict[str, asyncio.Task[None]] = {}
         self._timers: dict[str, list[asyncio.TimerHandle]] = {}
         self._finished: OrderedDict[str, None] = OrderedDict()
@@ -132,9 +134,16 @@ class SessionRuntime:
         def still_wanted() -> bool:
             return self._models.get(session_id) is holder.get("task")
 
-        task = asyncio.create_task(
-            drive_turn(command, self._providers, self.apply, still_wanted),
-            name=f"model-{session_id}-{command.turn}")
+        async def drive(feed: Feed) -> None:
+            await drive_turn(command, self._providers, feed, still_wanted)
+
+        async def turn() -> None:
+            if self._guard is None:
+                await drive(self.apply)
+            else:
+                await self._guard.run(command, drive, self.apply)
+
+        task = asyncio.create_task(turn(), name=f"model-{session_id}-{command.turn}")
         holder["task"] = task
         self._models[session_id] = task
         task.add_done_callback(lambda done: self._model_done(session_id, done))

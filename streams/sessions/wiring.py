@@ -21,12 +21,15 @@ from async_toolformer.agents.sessions import (
 from async_toolformer.agents.tools import ToolRegistry
 
 from ..faust_app import ToolformerApp
+from ..ledger import Ledger
 from ..publisher import KafkaPublisher
+from ..ratelimit import RateLimiter
 from ..topics import TopicCatalogue
 from .journal import KafkaJournalSource
 from .outbox import KafkaOutbox
 from .providers import SettingsProviders
 from .settings import LLMSettings
+from .turn_guard import LedgerTurnGuard
 
 __all__ = ["install_session_agents"]
 
@@ -37,7 +40,8 @@ def install_session_agents(app: ToolformerApp, *, catalogue: TopicCatalogue,
                            publisher: KafkaPublisher, registry: ToolRegistry,
                            bootstrap_servers: str, worker_id: str,
                            default_timeout_s: float = 30.0,
-                           llm: LLMSettings | None = None) -> SessionAgent:
+                           llm: LLMSettings | None = None, ledger: Ledger | None = None,
+                           limiter: RateLimiter | None = None) -> SessionAgent:
     """Register the session agents on ``app``; they run while the app runs."""
     tools = RegistryCatalogue(registry, default_timeout_s=default_timeout_s)
     outbox = KafkaOutbox(publisher)
@@ -46,7 +50,10 @@ def install_session_agents(app: ToolformerApp, *, catalogue: TopicCatalogue,
                            session_events=catalogue.session_events, dlq=catalogue.dlq)
     journal = KafkaJournalSource(bootstrap_servers, catalogue.session_events, publisher,
                                  worker_id)
-    runtime = SessionRuntime(SessionMachine(tools), outbox, providers, topics, journal)
+    guard = (LedgerTurnGuard(ledger, limiter, providers, worker_id=worker_id)
+             if ledger is not None or limiter is not None else None)
+    runtime = SessionRuntime(SessionMachine(tools), outbox, providers, topics, journal,
+                             guard=guard)
     agent = SessionAgent(runtime=runtime, catalogue=tools, outbox=outbox, worker_id=worker_id)
     closed: list[bool] = []
 

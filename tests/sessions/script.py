@@ -46,6 +46,11 @@ SCRIPT: dict[str, Any] = {
             {"tool_calls": [_sleep(5000)]},
             {"text": "never reached."},
         ]},
+        "ledgered": {"turns": [
+            {"tool_calls": [{"name": "charge", "arguments": {"account": "llm-ledger",
+                                                             "cents": 5}}, _sleep(50)]},
+            {"text": "charged once."},
+        ]},
         "restart": {"turns": [
             {"tool_calls": [_sleep(100), _sleep(150)]},
             {"latency_ms": 2500, "text": "resumed and answered."},
