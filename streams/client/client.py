@@ -30,7 +30,7 @@ from ..exceptions import ResultTimeoutError
 from ..publisher import KafkaPublisher
 from ..topics import TopicCatalogue
 from .partitioning import partition_for
-from .reader import PartitionReader
+from .reader import PartitionReader, decode_result
 
 
 class ToolformerClient:
@@ -40,7 +40,7 @@ class ToolformerClient:
         self._bootstrap = bootstrap_servers
         self.topics = TopicCatalogue(topic_prefix)
         self._publisher = KafkaPublisher(bootstrap_servers, client_id="toolformer-client")
-        self._readers: dict[int, PartitionReader] = {}
+        self._readers: dict[int, PartitionReader[ToolCallCompleted]] = {}
         self._reader_lock = asyncio.Lock()
         self._waiters: dict[str, asyncio.Future[ToolCallCompleted]] = {}
         self._partitions: int | None = None
@@ -115,7 +115,7 @@ class ToolformerClient:
         queue: asyncio.Queue[ToolCallCompleted] = asyncio.Queue()
         partition = partition_for(session_id, await self._partition_count())
         reader = PartitionReader(self._bootstrap, self.topics.results, partition,
-                                 queue.put_nowait, from_beginning=True)
+                                 queue.put_nowait, decode=decode_result, from_beginning=True)
         await reader.start()
         seen: set[str] = set()
         try:
@@ -153,7 +153,7 @@ class ToolformerClient:
         async with self._reader_lock:
             if partition not in self._readers:
                 reader = PartitionReader(self._bootstrap, self.topics.results, partition,
-                                         self._deliver)
+                                         self._deliver, decode=decode_result)
                 await reader.start()
                 self._readers[partition] = reader
 

@@ -1,4 +1,4 @@
-"""Reading one partition of ``results`` and handing each result to whoever waits for it."""
+"""Reading one partition of a topic and handing each decoded record to whoever waits for it."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
+from typing import Generic, TypeVar
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
@@ -13,22 +14,30 @@ from async_toolformer.schemas import SchemaError, ToolCallCompleted, decode_as
 
 logger = logging.getLogger(__name__)
 
-ResultHandler = Callable[[ToolCallCompleted], None]
+T = TypeVar("T")
 
 
-class PartitionReader:
-    """Follows one results partition from where it stood when the reader started.
+def decode_result(raw: bytes) -> ToolCallCompleted:
+    return decode_as(ToolCallCompleted, raw)
+
+
+class PartitionReader(Generic[T]):
+    """Follows one partition from where it stood when the reader started.
 
     The start is the partition's end offset as the broker reports it. Brokers may
     report it late (BROKER-NOTES.md: the embedded one lags after a batch), which
-    only makes the reader start earlier and skip results nobody waits for, never
-    miss one, as long as it is started before the calls are published.
+    only makes the reader start earlier and skip records nobody waits for, never
+    miss one, as long as it is started before the requests are published. With
+    ``from_beginning`` it reads the whole partition first (a session's history).
+    Records that do not decode are logged and skipped.
     """
 
     def __init__(self, bootstrap_servers: str, topic: str, partition: int,
-                 handler: ResultHandler, *, from_beginning: bool = False) -> None:
+                 handler: Callable[[T], None], *, decode: Callable[[bytes], T],
+                 from_beginning: bool = False) -> None:
         self._tp = TopicPartition(topic, partition)
         self._handler = handler
+        self._decode = decode
         self._from_beginning = from_beginning
         self._consumer = AIOKafkaConsumer(
             bootstrap_servers=bootstrap_servers, enable_auto_commit=False,
@@ -44,7 +53,7 @@ class PartitionReader:
         else:
             end = await self._consumer.end_offsets([self._tp])
             self._consumer.seek(self._tp, end[self._tp])
-        self._task = asyncio.create_task(self._run(), name=f"results-reader-{self._tp.partition}")
+        self._task = asyncio.create_task(self._run(), name=f"reader-{self._tp}")
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -59,9 +68,8 @@ class PartitionReader:
             for records in batches.values():
                 for record in records:
                     try:
-                        result = decode_as(ToolCallCompleted, record.value or b"")
+                        decoded = self._decode(record.value or b"")
                     except SchemaError as exc:
-                        logger.warning("skipping a record on %s@%d that is not a result: %s",
-                                       self._tp, record.offset, exc)
+                        logger.debug("skipping %s@%d: %s", self._tp, record.offset, exc)
                         continue
-                    self._handler(result)
+                    self._handler(decoded)

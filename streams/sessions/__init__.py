@@ -11,7 +11,7 @@ start sessions with :class:`SessionClient`::
 from .client import SessionClient
 from .codec import decode_session_event
 from .exceptions import SessionFailedError, SessionTimeoutError
-from .follower import JournalFollower
+from .follower import journal_follower
 from .journal import KafkaJournalSource
 from .outbox import KafkaOutbox
 from .providers import SettingsProviders
@@ -19,7 +19,6 @@ from .settings import LLMSettings
 from .wiring import install_session_agents
 
 __all__ = [
-    "JournalFollower",
     "KafkaJournalSource",
     "KafkaOutbox",
     "LLMSettings",
@@ -29,4 +28,5 @@ __all__ = [
     "SettingsProviders",
     "decode_session_event",
     "install_session_agents",
+    "journal_follower",
 ]

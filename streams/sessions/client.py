@@ -32,7 +32,7 @@ from ..client import partition_for
 from ..publisher import KafkaPublisher
 from ..topics import TopicCatalogue
 from .exceptions import SessionFailedError, SessionTimeoutError
-from .follower import JournalFollower
+from .follower import journal_follower
 
 __all__ = ["SessionClient"]
 
@@ -92,7 +92,7 @@ class SessionClient:
         """
         queue: asyncio.Queue[SessionEvent] = asyncio.Queue()
         partition = partition_for(session_id, await self._partition_count())
-        follower = JournalFollower(self._bootstrap, self.topics.session_events, partition,
+        follower = journal_follower(self._bootstrap, self.topics.session_events, partition,
                                    queue.put_nowait, from_beginning=from_beginning)
         await follower.start()
         try:
