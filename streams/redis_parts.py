@@ -55,5 +55,6 @@ async def open_redis_parts(settings: Settings, redis_url: str | None) -> RedisPa
                                  lease_ms=settings.lease_ms,
                                  retention_s=settings.result_retention_s)
     limiter = RateLimiter(limits, redis) if limits is not None else None
-    guard = LedgerGuard(ledger, limiter, worker_id=settings.worker_id)
+    guard = (LedgerGuard(ledger, limiter, worker_id=settings.worker_id)
+             if ledger is not None or limiter is not None else None)
     return RedisParts(redis, ledger, limiter, guard)
