@@ -51,6 +51,7 @@ def create_app(settings: Settings, bootstrap_servers: str) -> ToolformerApp:
         settings.group_id,
         broker=brokers,
         web_enabled=False,
+        broker_client_id=f"toolformer-{settings.worker_id}",
         topic_partitions=settings.partitions,
         topic_replication_factor=settings.replication_factor,
         topic_disable_leader=True,

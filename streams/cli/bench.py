@@ -14,6 +14,7 @@ from ..bench.ratelimit import bench_ratelimit
 from ..bench.session import bench_session
 from ..dev import DevStack
 from ..settings import Settings
+from . import replay as replay_cmd
 from ._runtime import console, run
 
 bench_app = typer.Typer(help="Benchmarks against the embedded stack or the configured services.",
@@ -59,6 +60,9 @@ def session(
     with console.status("benchmarking sessions (about two minutes) ..."):
         report = run(bench_session(bootstrap, repeats=repeats))
     _print(report, as_json)
+
+
+bench_app.command("replay")(replay_cmd.bench)
 
 
 def _print(report: dict[str, Any], as_json: bool) -> None:

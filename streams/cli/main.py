@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from . import calls, demo, serve
+from . import replay as replay_cmd
 from ._runtime import set_debug
 from .ask import ask
 from .bench import bench_app
@@ -40,6 +41,9 @@ app.add_typer(bench_app, name="bench")
 app.add_typer(limits_app, name="limits")
 app.command("fake-llm")(fake_llm)
 app.command()(ask)
+app.command()(replay_cmd.replay)
+app.command()(replay_cmd.history)
+app.command()(replay_cmd.status)
 
 
 def main() -> None:
