@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import pytest
@@ -55,5 +56,5 @@ async def test_reject_and_wait_policies(pipeline_factory: PipelineFactory,
                           arguments={"ms": 1}) for i in range(5)], timeout_s=30)
     assert all(r.status is CallStatus.OK for r in sleeps)
     starts = sorted(r.timings.started_at for r in sleeps if r.timings.started_at)
-    gaps = [(b - a).total_seconds() for a, b in zip(starts, starts[1:], strict=False)]
+    gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(starts)]
     assert min(gaps) > 0.05  # 10 per second with a burst of 1: about 0.1 s apart
