@@ -23,11 +23,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import statistics
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 from async_toolformer.agents.providers import Message as ProviderMessage
@@ -41,9 +40,10 @@ from async_toolformer.agents.providers import (
 )
 from async_toolformer.agents.tools import load_tools
 
-from ..dev.broker import EmbeddedBroker
+from ..dev import DevStack
 from ..fakellm import FakeLLMServer
 from ..sessions import SessionClient
+from ..sessions.settings import LLMSettings
 from ..settings import Settings
 from ..worker import run_worker
 
@@ -75,17 +75,20 @@ def _script() -> dict[str, Any]:
     return {"defaults": _TIMING, "conversations": conversations}
 
 
-async def bench_session(bootstrap_servers: str | None = None, *, repeats: int = 3,
+async def bench_session(settings: Settings | None = None, *, repeats: int = 3,
                         ) -> dict[str, Any]:
-    """All figures of ``toolformer bench session`` (embedded broker when none is given)."""
+    """All figures of ``toolformer bench session``, on the configured or embedded services.
+
+    The worker runs as in production: with the execution ledger and the model's
+    turns guarded by it, so the figures include what the guarantees cost.
+    """
     async with contextlib.AsyncExitStack() as stack:
-        if bootstrap_servers is None:
-            broker = await stack.enter_async_context(EmbeddedBroker())
-            bootstrap_servers = broker.bootstrap_servers
+        services = await stack.enter_async_context(DevStack(settings or Settings()))
         server = await stack.enter_async_context(FakeLLMServer(_script()))
         provider = await stack.enter_async_context(
             OpenAIChatProvider(server.base_url, "bench", "unused", max_retries=0))
-        client = await stack.enter_async_context(_worker_and_client(bootstrap_servers, server))
+        client = await stack.enter_async_context(
+            _worker_and_client(services.settings, server))
         await _system(client, "web_search", streaming=True)  # warm up: connections, partitions
         scenarios: dict[str, dict[str, float]] = {}
         streaming_total = plain_total = 0.0
@@ -146,19 +149,20 @@ async def _system(client: SessionClient, name: str, *, streaming: bool) -> float
 
 
 @contextlib.asynccontextmanager
-async def _worker_and_client(bootstrap: str, server: FakeLLMServer
+async def _worker_and_client(services: Settings, server: FakeLLMServer
                              ) -> AsyncIterator[SessionClient]:
     name = f"bench{uuid.uuid4().hex[:8]}"
-    settings = Settings(kafka_bootstrap_servers=bootstrap, topic_prefix=f"{name}.",
-                        group_id=f"{name}-workers", worker_id=f"{name}-w1", partitions=4,
-                        metrics_port=None, redis_url=None)
+    settings = services.model_copy(update={
+        "topic_prefix": f"{name}.", "group_id": f"{name}-workers", "worker_id": f"{name}-w1",
+        "partitions": 4, "metrics_port": None, "ledger_namespace": name})
+    bootstrap, _ = settings.require_services()
+    llm = LLMSettings(llm_provider="openai", llm_base_url=server.base_url,
+                      openai_api_key="bench")
     stop = asyncio.Event()
     ready: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-    with _environment({"TOOLFORMER_LLM_BASE_URL": server.base_url, "OPENAI_API_KEY": "bench",
-                       "TOOLFORMER_LLM_PROVIDER": "openai"}):
-        worker = asyncio.create_task(run_worker(settings, stop, registry=load_tools([]),
-                                                grace_s=1, on_started=ready.set_result))
-        await asyncio.wait_for(ready, 60)
+    worker = asyncio.create_task(run_worker(settings, stop, registry=load_tools([]), grace_s=1,
+                                            on_started=ready.set_result, llm=llm))
+    await asyncio.wait_for(ready, 60)
     try:
         async with SessionClient(bootstrap, topic_prefix=settings.topic_prefix) as client:
             yield client
@@ -166,18 +170,3 @@ async def _worker_and_client(bootstrap: str, server: FakeLLMServer
         stop.set()
         with contextlib.suppress(asyncio.CancelledError):
             await asyncio.wait_for(worker, 30)
-
-
-@contextlib.contextmanager
-def _environment(values: dict[str, str]) -> Iterator[None]:
-    """The worker reads its model settings from the environment, as in production."""
-    saved = {key: os.environ.get(key) for key in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value

@@ -56,9 +56,8 @@ def session(
     repeats: Annotated[int, typer.Option(min=1, help="Runs of each scenario.")] = 3,
 ) -> None:
     """Four agent workloads with a scripted model: sequential vs the system vs ideal."""
-    bootstrap = Settings().kafka_bootstrap_servers
     with console.status("benchmarking sessions (about two minutes) ..."):
-        report = run(bench_session(bootstrap, repeats=repeats))
+        report = run(bench_session(Settings(), repeats=repeats))
     _print(report, as_json)
 
 
