@@ -60,6 +60,17 @@ def stop_on_signals(stop: asyncio.Event) -> None:
         loop.add_signal_handler(sig, stop.set)
 
 
+def settings_error(exc: ValidationError) -> str:
+    """Which environment variable holds a bad value, and why, in one line."""
+    parts = []
+    for error in exc.errors(include_url=False)[:3]:
+        field = str(error["loc"][0]) if error["loc"] else "settings"
+        name = {"kafka_bootstrap_servers": "KAFKA_BOOTSTRAP_SERVERS",
+                "redis_url": "REDIS_URL"}.get(field, f"TOOLFORMER_{field.upper()}")
+        parts.append(f"{name}: {error['msg']} (got {error.get('input')!r})")
+    return "invalid setting " + "; ".join(parts)
+
+
 def _one_line(exc: BaseException) -> str:
     text = " ".join(str(exc).split()) or type(exc).__name__
     return f"{type(exc).__name__}: {text}" if isinstance(exc, OSError) else text

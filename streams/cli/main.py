@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 
 from . import calls, demo, serve
 from . import replay as replay_cmd
-from ._runtime import set_debug
+from ._runtime import errors, set_debug, settings_error
 from .ask import ask
 from .bench import bench_app
 from .fakellm import fake_llm
@@ -47,4 +48,8 @@ app.command()(replay_cmd.status)
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    except ValidationError as exc:  # settings read from the environment, before any command ran
+        errors.print(f"[bold red]error:[/] {settings_error(exc)}", highlight=False)
+        raise SystemExit(1) from None

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner, Result
 
-from async_toolformer.streams.cli import app
+from async_toolformer.streams.cli import app, main
 
 from ..pipeline.conftest import PipelineFactory
 
@@ -90,3 +90,13 @@ async def test_publish_results_and_cancel_through_a_worker(
 
 async def _invoke(args: list[str]) -> Result:
     return await asyncio.to_thread(runner.invoke, app, args)
+
+
+def test_a_bad_setting_names_its_variable(monkeypatch: pytest.MonkeyPatch,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("TOOLFORMER_PARTITIONS", "many")
+    monkeypatch.setattr("sys.argv", ["toolformer", "worker"])
+    with pytest.raises(SystemExit) as exited:
+        main()
+    assert exited.value.code == 1
+    assert "TOOLFORMER_PARTITIONS" in capsys.readouterr().err
