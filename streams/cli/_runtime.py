@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 from collections.abc import Coroutine
 from typing import Any, NoReturn, TypeVar
@@ -29,8 +30,10 @@ EXPECTED_ERRORS = (ToolformerError, ToolformerAgentError, SchemaError, Validatio
 
 
 def set_debug(on: bool) -> None:
+    """``--debug``: tracebacks and DEBUG logs; else ``TOOLFORMER_LOG_LEVEL`` (WARNING)."""
     _debug["on"] = on
-    logging.basicConfig(level=logging.DEBUG if on else logging.WARNING,
+    level = "DEBUG" if on else os.environ.get("TOOLFORMER_LOG_LEVEL", "WARNING").upper()
+    logging.basicConfig(level=level if level in logging.getLevelNamesMapping() else "WARNING",
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if not on:  # its connection errors reach the user as one clear line instead
         logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
