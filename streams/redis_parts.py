@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio import Redis
 
 from .call_guard import LedgerGuard
 from .ledger import ExecutionLedger
@@ -48,10 +48,10 @@ async def open_redis_parts(settings: Settings, redis_url: str | None) -> RedisPa
         logger.warning("REDIS_URL is not set: no execution ledger (a redelivered call runs "
                        "again) and no rate limits")
         return RedisParts(None, None, None, None)
-    # A blocking pool: past its size a command waits for a connection instead of
-    # failing at once (redis-py's default pool raises MaxConnectionsError).
-    pool = BlockingConnectionPool.from_url(redis_url, max_connections=64, timeout=30)
-    redis = Redis(connection_pool=pool)
+    # The ledger and the limiter batch their commands, so few connections are busy at
+    # once; the pool's cap is only a guard. (A BlockingConnectionPool would wait instead
+    # of failing past the cap, but it cost ~100 µs of CPU per call in the pipeline.)
+    redis = Redis.from_url(redis_url, max_connections=1024)
     ledger = None
     if settings.ledger:
         ledger = ExecutionLedger(redis, namespace=settings.ledger_namespace,
