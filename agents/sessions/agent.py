@@ -71,14 +71,26 @@ class SessionAgent:
             await self.runtime.ensure_recovered(message.partition)
             self.tracker.start(message.tp, message.offset, event)
             delivery: asyncio.Future[Any]
-            try:
-                result = decode_as(ToolCallCompleted, message.value or b"")
-            except SchemaError:
-                delivery = _done()  # not ours to judge: the results topic has other readers
+            if not self._may_concern_a_session(message.key):
+                delivery = _done()  # most results belong to plain tool calls: skip decoding
             else:
-                delivery = self.runtime.apply(
-                    ToolResultReceived(session_id=result.session_id, result=result))
+                try:
+                    result = decode_as(ToolCallCompleted, message.value or b"")
+                except SchemaError:
+                    delivery = _done()  # not ours to judge: the results topic has other readers
+                else:
+                    delivery = self.runtime.apply(
+                        ToolResultReceived(session_id=result.session_id, result=result))
             self._ack_when(delivery, message)
+
+    def _may_concern_a_session(self, key: bytes | None) -> bool:
+        """Results are keyed by session id: one of no open session here needs no decoding."""
+        if key is None:
+            return True
+        try:
+            return key.decode() in self.runtime.states
+        except UnicodeDecodeError:
+            return True
 
     def on_assigned(self, partitions: set[int]) -> None:
         """Start re-folding newly assigned partitions before their first record arrives."""
