@@ -17,6 +17,7 @@ from anthropic.types import MessageParam, ToolUnionParam
 from ._errors import provider_error
 from .anthropic_assembler import AnthropicStreamAssembler, events_from_message
 from .anthropic_wire import anthropic_messages, anthropic_tools
+from .base import ms_since, relay_stream
 from .events import ProviderEvent
 from .exceptions import ProviderAuthError
 from .messages import TurnRequest
@@ -61,16 +62,8 @@ class AnthropicMessagesProvider:
                 async for event in self._streamed(request, started):
                     yield event
             else:
-                system, messages = anthropic_messages(request.messages)
-                message = await self._client.messages.create(
-                    model=self.model,
-                    max_tokens=request.max_tokens or self.max_tokens,
-                    messages=cast("list[MessageParam]", messages),
-                    system=system if system is not None else anthropic.omit,
-                    tools=_tools(request),
-                    extra_body=_extra_body(request),
-                )
-                for event in events_from_message(message, _ms_since(started)):
+                message = await self._client.messages.create(**self._arguments(request))
+                for event in events_from_message(message, ms_since(started)):
                     yield event
         except anthropic.APIError as exc:
             raise provider_error(
@@ -89,25 +82,21 @@ class AnthropicMessagesProvider:
             ) from exc
 
     async def _streamed(self, request: TurnRequest, started: float) -> AsyncIterator[ProviderEvent]:
-        system, messages = anthropic_messages(request.messages)
-        stream = await self._client.messages.create(
-            model=self.model,
-            max_tokens=request.max_tokens or self.max_tokens,
-            messages=cast("list[MessageParam]", messages),
-            system=system if system is not None else anthropic.omit,
-            tools=_tools(request),
-            extra_body=_extra_body(request),
-            stream=True,
-        )
-        assembler = AnthropicStreamAssembler()
-        try:
-            async for raw_event in stream:
-                for event in assembler.feed(raw_event):
-                    yield event
-        finally:
-            await stream.close()
-        for event in assembler.finish(_ms_since(started)):
+        stream = await self._client.messages.create(**self._arguments(request), stream=True)
+        async for event in relay_stream(stream, AnthropicStreamAssembler(), started):
             yield event
+
+    def _arguments(self, request: TurnRequest) -> dict[str, Any]:
+        """The Messages API arguments of one turn, streamed or not."""
+        system, messages = anthropic_messages(request.messages)
+        return {
+            "model": self.model,
+            "max_tokens": request.max_tokens or self.max_tokens,
+            "messages": cast("list[MessageParam]", messages),
+            "system": system if system is not None else anthropic.omit,
+            "tools": _tools(request),
+            "extra_body": _extra_body(request),
+        }
 
     async def aclose(self) -> None:
         await self._client.close()
@@ -134,6 +123,3 @@ def _extra_body(request: TurnRequest) -> dict[str, Any] | None:
     # newer SDKs dropped the temperature keyword; the API still takes the field
     return None if request.temperature is None else {"temperature": request.temperature}
 
-
-def _ms_since(started: float) -> float:
-    return (time.perf_counter() - started) * 1000

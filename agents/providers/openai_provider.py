@@ -16,6 +16,7 @@ import openai
 from openai.types.chat import ChatCompletionStreamOptionsParam, ChatCompletionToolUnionParam
 
 from ._errors import provider_error
+from .base import ms_since, relay_stream
 from .events import ProviderEvent
 from .exceptions import ProviderAuthError
 from .messages import TurnRequest
@@ -78,7 +79,7 @@ class OpenAIChatProvider:
                     if request.temperature is not None
                     else openai.omit,
                 )
-                for event in events_from_completion(completion, _ms_since(started)):
+                for event in events_from_completion(completion, ms_since(started)):
                     yield event
         except openai.APIError as exc:
             raise provider_error(
@@ -100,14 +101,7 @@ class OpenAIChatProvider:
             stream=True,
             stream_options=_USAGE_IN_STREAM if self._stream_usage else openai.omit,
         )
-        assembler = OpenAIStreamAssembler()
-        try:
-            async for chunk in stream:
-                for event in assembler.feed(chunk):
-                    yield event
-        finally:
-            await stream.close()
-        for event in assembler.finish(_ms_since(started)):
+        async for event in relay_stream(stream, OpenAIStreamAssembler(), started):
             yield event
 
     async def aclose(self) -> None:
@@ -133,6 +127,3 @@ def _tools(request: TurnRequest) -> list[ChatCompletionToolUnionParam] | openai.
         else openai.omit
     )
 
-
-def _ms_since(started: float) -> float:
-    return (time.perf_counter() - started) * 1000
