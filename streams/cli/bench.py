@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-import orjson
 import typer
-from rich.table import Table
 
 from ..bench.limits_cost import bench_limits_cost
 from ..bench.pipeline import bench_pipeline
@@ -16,6 +14,7 @@ from ..dev import DevStack
 from ..settings import Settings
 from . import replay as replay_cmd
 from ._runtime import console, run
+from .render import print_report
 
 bench_app = typer.Typer(help="Benchmarks against the embedded stack or the configured services.",
                         no_args_is_help=True)
@@ -32,7 +31,7 @@ def pipeline(
     with console.status("benchmarking the pipeline (about a minute) ...", ):
         report = run(bench_pipeline(Settings(), throughput_calls=calls,
                                     concurrent_calls=concurrent))
-    _print(report, as_json)
+    print_report(report, as_json=as_json)
 
 
 @bench_app.command("ratelimit")
@@ -47,7 +46,7 @@ def ratelimit(as_json: JsonFlag = False) -> None:
 
     with console.status("benchmarking the rate limiter, then the pipeline with limits ..."):
         report = run(main())
-    _print(report, as_json)
+    print_report(report, as_json=as_json)
 
 
 @bench_app.command("session")
@@ -58,17 +57,7 @@ def session(
     """Four agent workloads with a scripted model: sequential vs the system vs ideal."""
     with console.status("benchmarking sessions (about two minutes) ..."):
         report = run(bench_session(Settings(), repeats=repeats))
-    _print(report, as_json)
+    print_report(report, as_json=as_json)
 
 
 bench_app.command("replay")(replay_cmd.bench)
-
-
-def _print(report: dict[str, Any], as_json: bool) -> None:
-    if as_json:
-        print(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode())
-        return
-    table = Table("figure", "value")
-    for name, value in report.items():
-        table.add_row(name, f"{value:,.3f}" if isinstance(value, float) else str(value))
-    console.print(table)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 import orjson
 from rich.table import Table
 
 from async_toolformer.schemas import CallStatus, ToolCallCompleted
+
+from ._runtime import console
 
 _STYLE = {
     CallStatus.OK: "green",
@@ -41,3 +44,14 @@ def result_json(result: ToolCallCompleted) -> str:
 def _short(value: object, limit: int = 60) -> str:
     text = orjson.dumps(value).decode()
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def print_report(report: Mapping[str, Any], *, as_json: bool) -> None:
+    """A benchmark's figures: indented JSON for scripts, a two-column table for people."""
+    if as_json:
+        print(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode())
+        return
+    table = Table("figure", "value")
+    for name, value in report.items():
+        table.add_row(name, f"{value:,.3f}" if isinstance(value, float) else str(value))
+    console.print(table)

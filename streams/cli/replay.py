@@ -29,6 +29,7 @@ from ..replay.session_reader import read_session
 from ..settings import Settings
 from ..topics import TopicCatalogue
 from ._runtime import console, fail, run
+from .render import print_report
 from .serve import ToolsOption, settings_with
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="One JSON object, for scripts.")]
@@ -117,19 +118,11 @@ def status(
 
 def bench(as_json: JsonFlag = False) -> None:
     """Replay throughput with the live ledger, ledger overhead, and two workers over one."""
-    from rich.table import Table
-
     from ..bench.replay import bench_replay
 
     with console.status("benchmarking replay, ledger and scaling (a few minutes) ..."):
         report = run(bench_replay(Settings()))
-    if as_json:
-        print(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode())
-        return
-    table = Table("figure", "value")
-    for name, value in report.items():
-        table.add_row(name, f"{value:,.3f}" if isinstance(value, float) else str(value))
-    console.print(table)
+    print_report(report, as_json=as_json)
 
 
 class _ReplayProgress:
