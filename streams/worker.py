@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from async_toolformer.agents.executor import CallExecutor
-from async_toolformer.agents.executor.agent import AgentTopics, ExecutorAgent
+from async_toolformer.agents.executor.agent import ExecutorAgent, ResultPublisher
 from async_toolformer.agents.tools import ToolRegistry, load_tools
 
 from .faust_app import ToolformerApp, create_app
@@ -58,24 +58,19 @@ async def run_worker(
     publisher = KafkaPublisher(bootstrap, client_id=f"toolformer-{settings.worker_id}")
     await publisher.start()
     observer = PrometheusObserver()
-    holder: dict[str, ExecutorAgent] = {}
-
-    async def sink(result: Any) -> None:
-        await holder["agent"].publish_result(result)
-
+    publish_result = ResultPublisher(publisher, catalogue.results, observer)
     executor = CallExecutor(
-        worker_id=settings.worker_id, sink=sink, max_in_flight=settings.max_in_flight,
+        worker_id=settings.worker_id, sink=publish_result, max_in_flight=settings.max_in_flight,
         tool_concurrency=settings.tool_concurrency, default_timeout_s=settings.default_timeout_s,
         guard=redis_parts.guard,
     )
     executor.on_queue_wait = observer.queue_wait
     agent = ExecutorAgent(
         registry=tools, executor=executor, publisher=publisher,
-        topics=AgentTopics(results=catalogue.results, dlq=catalogue.dlq),
+        publish_result=publish_result, dlq_topic=catalogue.dlq,
         worker_id=settings.worker_id, max_payload_bytes=settings.max_payload_bytes,
         observer=observer,
     )
-    holder["agent"] = agent
     app = create_app(settings, bootstrap)
 
     async def partitions_revoked(sender: Any, /, *args: Any, signal: Any, **_: Any) -> None:

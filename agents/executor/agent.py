@@ -27,7 +27,7 @@ from async_toolformer.schemas import (
 )
 
 from ..tools import ToolRegistry
-from .executor import CallExecutor
+from .executor import CallExecutor, ResultSink
 from .intake import Refusal, admit
 from .offsets import OffsetTracker
 from .outcome import rejected_event
@@ -37,11 +37,16 @@ logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
-class AgentTopics:
-    """Names of the topics the agents write to."""
+class ResultPublisher:
+    """The executor's sink, shared with the agent's refusals: returns once the broker has it."""
 
-    results: str
-    dlq: str
+    publisher: EventPublisher
+    topic: str
+    observer: ExecutorObserver
+
+    async def __call__(self, result: ToolCallCompleted) -> None:
+        await self.publisher.publish(self.topic, result.session_id.encode(), encode(result))
+        self.observer.result(result)
 
 
 @dataclass
@@ -51,19 +56,14 @@ class ExecutorAgent:
     registry: ToolRegistry
     executor: CallExecutor
     publisher: EventPublisher
-    topics: AgentTopics
+    publish_result: ResultSink
+    dlq_topic: str
     worker_id: str
     max_payload_bytes: int
     observer: ExecutorObserver = field(default_factory=NullObserver)
     tracker: OffsetTracker[Any] = field(default_factory=OffsetTracker)
     accepting: bool = True
     _side_tasks: set[asyncio.Task[Any]] = field(default_factory=set)
-
-    async def publish_result(self, result: ToolCallCompleted) -> None:
-        """The executor's sink: returns once the broker has the result."""
-        await self.publisher.publish(self.topics.results, result.session_id.encode(),
-                                     encode(result))
-        self.observer.result(result)
 
     async def consume_calls(self, stream: Any) -> None:
         """Agent body for ``calls`` (``stream`` is a Faust stream)."""
@@ -131,7 +131,7 @@ class ExecutorAgent:
             source_partition=message.partition, source_offset=message.offset,
             key=message.key, value=message.value, call_id=call_id, worker_id=self.worker_id,
         )
-        await self.publisher.publish(self.topics.dlq, message.key, encode(letter))
+        await self.publisher.publish(self.dlq_topic, message.key, encode(letter))
         self.observer.dead_letter(reason)
         logger.warning("dead letter from %s[%d]@%d: %s: %s", message.topic, message.partition,
                        message.offset, reason.value, error)
