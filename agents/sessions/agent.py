@@ -83,6 +83,18 @@ class SessionAgent:
                         ToolResultReceived(session_id=result.session_id, result=result))
             self._ack_when(delivery, message)
 
+    def wants_result(self, message: Any) -> bool:
+        """Whether ``message`` of ``results`` must become an event for ``consume_results``.
+
+        Most results belong to plain tool calls. One that no session here can be
+        waiting for (its partition re-folded, no open session with its key) and
+        with nothing earlier of its partition still pending may be acked by the
+        consumer at once, in offset order, without the cost of a stream event.
+        """
+        return (self.tracker.pending(message.tp) > 0
+                or not self.runtime.is_recovered(message.partition)
+                or self._may_concern_a_session(message.key))
+
     def _may_concern_a_session(self, key: bytes | None) -> bool:
         """Results are keyed by session id: one of no open session here needs no decoding."""
         if key is None:

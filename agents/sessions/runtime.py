@@ -197,6 +197,11 @@ class SessionRuntime:
                 del self._recovered[partition]  # the next record tries again
             raise
 
+    def is_recovered(self, partition: int) -> bool:
+        """True once ``partition``'s journal is re-folded: its open sessions are all known."""
+        future = self._recovered.get(partition)
+        return future is not None and future.done() and future.exception() is None
+
     def recover(self, partitions: set[int]) -> None:
         """Start re-folding those of ``partitions`` not yet re-folded, in one read."""
         todo = {p for p in partitions if p not in self._recovered}

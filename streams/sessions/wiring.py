@@ -80,6 +80,7 @@ def install_session_agents(app: ToolformerApp, *, catalogue: TopicCatalogue,
     results = app.topic(catalogue.results, key_serializer="raw", value_serializer="raw")
     app.agent(sessions, name="toolformer.run-sessions")(run_sessions)
     app.agent(results, name="toolformer.route-results")(route_results)
+    app.record_gates[catalogue.results] = agent.wants_result
     held: set[int] = set()
 
     async def assigned(sender: Any, assigned: Any, *, signal: Any = None, **_: Any) -> None:
