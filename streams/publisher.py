@@ -15,10 +15,35 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
+from aiokafka.partitioner import DefaultPartitioner, murmur2
 
 from .exceptions import ServiceUnavailableError
 
 logger = logging.getLogger(__name__)
+
+
+class KeyHashCache:
+    """Kafka's default partitioner with each key's murmur2 hash remembered.
+
+    Results are keyed by session id, so a worker hashes the same few keys over
+    and over; aiokafka's murmur2 is pure Python and cost more per result than
+    the rest of choosing where it goes.
+    """
+
+    def __init__(self, max_keys: int = 65_536) -> None:
+        self._hashes: dict[bytes, int] = {}
+        self._max_keys = max_keys
+
+    def __call__(self, key: bytes | None, all_partitions: list[int],
+                 available: list[int]) -> int:
+        if key is None:
+            return int(DefaultPartitioner()(key, all_partitions, available))
+        hashed = self._hashes.get(key)
+        if hashed is None:
+            if len(self._hashes) >= self._max_keys:
+                self._hashes.clear()
+            hashed = self._hashes[key] = murmur2(key) & 0x7FFFFFFF
+        return all_partitions[hashed % len(all_partitions)]
 
 
 class KafkaPublisher:
@@ -30,6 +55,7 @@ class KafkaPublisher:
         self._producer = AIOKafkaProducer(
             bootstrap_servers=bootstrap_servers,
             client_id=client_id,
+            partitioner=KeyHashCache(),
             acks="all",
             linger_ms=linger_ms,
             max_batch_size=1_048_576,

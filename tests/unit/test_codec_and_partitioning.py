@@ -17,6 +17,7 @@ from async_toolformer.schemas import (
     json_schemas,
 )
 from async_toolformer.streams.client import partition_for
+from async_toolformer.streams.publisher import KeyHashCache
 
 
 def test_round_trip_by_type_tag() -> None:
@@ -48,3 +49,14 @@ def test_partition_for_matches_the_producers_default_partitioner(session: str, n
     partitions = list(range(n))
     assert partition_for(session, n) == DefaultPartitioner()(session.encode(), partitions,
                                                              partitions)
+
+
+@given(st.lists(st.binary(min_size=1, max_size=16), min_size=1, max_size=20),
+       st.integers(min_value=1, max_value=64))
+def test_the_workers_cached_partitioner_agrees_with_the_default(keys: list[bytes],
+                                                                 n: int) -> None:
+    partitions = list(range(n))
+    cached = KeyHashCache(max_keys=4)  # small, so the cache is also emptied on the way
+    for key in keys + keys:
+        assert cached(key, partitions, partitions) == DefaultPartitioner()(key, partitions,
+                                                                            partitions)
