@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
 from async_toolformer.schemas import DeadLetterReason, ToolCallCompleted
@@ -34,8 +36,9 @@ class PrometheusObserver:
     def queue_wait(self, tool: str, seconds: float) -> None:
         QUEUE_WAIT.labels(tool).observe(seconds)
 
-    def in_flight(self, count: int) -> None:
-        IN_FLIGHT.set(count)
+    def watch_in_flight(self, count: Callable[[], int]) -> None:
+        """Read the in-flight gauge from ``count`` at each scrape, not on every call."""
+        IN_FLIGHT.set_function(count)
 
 
 def serve_metrics(port: int, host: str = "127.0.0.1") -> int:

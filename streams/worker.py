@@ -65,6 +65,7 @@ async def run_worker(
         guard=redis_parts.guard,
     )
     executor.on_queue_wait = observer.queue_wait
+    observer.watch_in_flight(lambda: executor.stats.in_flight)
     agent = ExecutorAgent(
         registry=tools, executor=executor, publisher=publisher,
         publish_result=publish_result, dlq_topic=catalogue.dlq,
@@ -104,17 +105,14 @@ def _attach(app: ToolformerApp, agent: ExecutorAgent, catalogue: TopicCatalogue,
             bootstrap: str, llm: LLMSettings | None, redis_parts: RedisParts) -> None:
     from .sessions import install_session_agents
 
-    calls = app.topic(catalogue.calls, key_serializer="raw", value_serializer="raw")
     cancellations = app.topic(catalogue.cancellations, key_serializer="raw",
                               value_serializer="raw")
-
-    async def execute_calls(stream: Any) -> None:
-        await agent.consume_calls(stream)
 
     async def apply_cancellations(stream: Any) -> None:
         await agent.consume_cancellations(stream)
 
-    app.agent(calls, name="toolformer.execute-calls")(execute_calls)
+    agent.ack = app.ack
+    app.tap(catalogue.calls, agent.take_call)
     app.agent(cancellations, name="toolformer.apply-cancellations")(apply_cancellations)
     install_session_agents(app, catalogue=catalogue, publisher=publisher, registry=registry,
                            bootstrap_servers=bootstrap, worker_id=settings.worker_id,

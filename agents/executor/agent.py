@@ -1,9 +1,12 @@
-"""The Faust agents of a worker: ``calls`` in, results and dead letters out, ``cancellations`` in.
+"""The executor's side of a worker: ``calls`` and ``cancellations`` in, results out.
 
 Kept thin: each record is handed to :func:`admit` and the :class:`CallExecutor`;
-the agent's own work is bookkeeping of offsets. A record is acked only once its
-result (or dead letter) is acknowledged by the broker and every earlier record of
-its partition is too (:class:`OffsetTracker`), so a commit never skips a call.
+the agent's own work is bookkeeping of offsets. ``calls`` records come straight
+from Faust's consumer (:meth:`ExecutorAgent.take_call`, the hot path, without
+Faust's stream events); ``cancellations`` is a plain Faust agent. A record is
+acked only once its result (or dead letter) is acknowledged by the broker and
+every earlier record of its partition is too (:class:`OffsetTracker`), so a
+commit never skips a call.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections.abc import AsyncIterable
+from collections.abc import AsyncIterable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -34,6 +37,10 @@ from .outcome import rejected_event
 from .ports import EventPublisher, ExecutorObserver, NullObserver
 
 logger = logging.getLogger(__name__)
+
+
+def _ignore(record: Any) -> None:
+    pass
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,34 +67,36 @@ class ExecutorAgent:
     dlq_topic: str
     worker_id: str
     max_payload_bytes: int
+    ack: Callable[[Any], object] = _ignore
     observer: ExecutorObserver = field(default_factory=NullObserver)
     tracker: OffsetTracker[Any] = field(default_factory=OffsetTracker)
     accepting: bool = True
     _side_tasks: set[asyncio.Task[Any]] = field(default_factory=set)
 
-    async def consume_calls(self, stream: Any) -> None:
-        """Agent body for ``calls`` (``stream`` is a Faust stream)."""
-        events: AsyncIterable[Any] = stream.noack().events()
-        async for event in events:
-            if not self.accepting:
-                break  # shutting down: this record stays uncommitted and is redelivered
-            message = event.message
-            tp, offset = message.tp, message.offset
-            self.tracker.start(tp, offset, event)
-            received_at = datetime.now(UTC)
-            verdict = admit(message.value, message.key, self.registry,
-                            max_bytes=self.max_payload_bytes)
-            task: asyncio.Task[Any]
-            if isinstance(verdict, Refusal):
-                task = asyncio.create_task(self._refuse(verdict, message, received_at))
-                self._side_tasks.add(task)
-                task.add_done_callback(self._side_tasks.discard)
-            else:
-                await self.executor.reserve()
-                task = self.executor.submit(verdict.request, verdict.spec, verdict.arguments,
-                                            received_at=received_at)
-                self.observer.in_flight(self.executor.stats.in_flight)
-            task.add_done_callback(functools.partial(self._finished, tp=tp, offset=offset))
+    async def take_call(self, record: Any) -> None:
+        """Tap of ``calls``: each record straight from Faust's consumer, in partition order.
+
+        Waits while the worker is at its cap on calls in flight, which holds up
+        the consumer: backpressure instead of an unbounded buffer.
+        """
+        if not self.accepting:
+            return  # shutting down: this record stays uncommitted and is redelivered
+        tp, offset = record.tp, record.offset
+        received_at = datetime.now(UTC)
+        verdict = admit(record.value, record.key, self.registry,
+                        max_bytes=self.max_payload_bytes)
+        task: asyncio.Task[Any]
+        if isinstance(verdict, Refusal):
+            self.tracker.start(tp, offset, record)
+            task = asyncio.create_task(self._refuse(verdict, record, received_at))
+            self._side_tasks.add(task)
+            task.add_done_callback(self._side_tasks.discard)
+        else:
+            await self.executor.reserve()
+            self.tracker.start(tp, offset, record)
+            task = self.executor.submit(verdict.request, verdict.spec, verdict.arguments,
+                                        received_at=received_at)
+        task.add_done_callback(functools.partial(self._finished, tp=tp, offset=offset))
 
     def partitions_revoked(self, partitions: set[Any]) -> None:
         """Forget the records of revoked partitions: their offsets stay uncommitted.
@@ -137,8 +146,7 @@ class ExecutorAgent:
                        message.offset, reason.value, error)
 
     def _finished(self, task: asyncio.Task[Any], tp: Any, offset: int) -> None:
-        self.observer.in_flight(self.executor.stats.in_flight)
         if task.cancelled() or task.exception() is not None:
             return  # no acknowledged result: the offset stays uncommitted and is redelivered
-        for event in self.tracker.finish(tp, offset):
-            event.ack()
+        for record in self.tracker.finish(tp, offset):
+            self.ack(record)

@@ -22,8 +22,6 @@ class ExecutorObserver(Protocol):
 
     def queue_wait(self, tool: str, seconds: float) -> None: ...
 
-    def in_flight(self, count: int) -> None: ...
-
 
 class NullObserver:
     """Observes nothing; the default where no metrics are wanted."""
@@ -35,7 +33,4 @@ class NullObserver:
         pass
 
     def queue_wait(self, tool: str, seconds: float) -> None:
-        pass
-
-    def in_flight(self, count: int) -> None:
         pass
