@@ -56,7 +56,8 @@ async def open_redis_parts(settings: Settings, redis_url: str | None) -> RedisPa
     if settings.ledger:
         ledger = ExecutionLedger(redis, namespace=settings.ledger_namespace,
                                  lease_ms=settings.lease_ms,
-                                 retention_s=settings.result_retention_s)
+                                 retention_s=settings.result_retention_s,
+                                 linger_ms=settings.ledger_linger_ms)
     limiter = RateLimiter(limits, redis) if limits is not None else None
     guard = (LedgerGuard(ledger, limiter, worker_id=settings.worker_id)
              if ledger is not None or limiter is not None else None)

@@ -25,7 +25,7 @@ class MicroBatcher(Generic[In, Out]):
     """Queue requests; send them as one batch on the next loop turn or when full."""
 
     def __init__(self, flush: Flush[In, Out], *, max_batch: int = 512,
-                 linger_s: float = 0.005) -> None:
+                 linger_s: float = 0.002) -> None:
         self._flush = flush
         self._max_batch = max_batch
         self._linger_s = linger_s

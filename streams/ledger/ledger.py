@@ -43,7 +43,9 @@ class ExecutionLedger:
     """Claims, renewals and results of tool calls, one Lua round trip per batch.
 
     ``await ledger.claim(...)`` and friends are batched underneath: the requests
-    made in one loop tick share one round trip. ``*_many`` send one batch now;
+    made in one loop tick share one round trip, and under load a request waits
+    up to ``linger_ms`` for others (a round trip costs the worker far more CPU
+    than the requests it carries). ``*_many`` send one batch now;
     their ``now_ms`` replaces the server clock and exists for tests only.
     """
 
@@ -57,6 +59,7 @@ class ExecutionLedger:
         compress_above_bytes: int = 1_024,
         key_prefix: str = "toolformer:ledger",
         max_batch: int = 512,
+        linger_ms: float = 10.0,
     ) -> None:
         if lease_ms <= 0 or retention_s * 1000 <= lease_ms:
             raise LedgerConfigError(
@@ -80,16 +83,17 @@ class ExecutionLedger:
                                  ("complete", _lua.COMPLETE), ("release", _lua.RELEASE),
                                  ("lookup", _lua.LOOKUP))
         }
+        batching: dict[str, Any] = {"max_batch": max_batch, "linger_s": linger_ms / 1000}
         self._claims = MicroBatcher[tuple[str, str, int], Claim](
-            lambda items: self._claim(items, None), max_batch=max_batch)
+            lambda items: self._claim(items, None), **batching)
         self._renewals = MicroBatcher[tuple[str, int, int], bool](
-            lambda items: self._renew(items, None), max_batch=max_batch)
+            lambda items: self._renew(items, None), **batching)
         self._completions = MicroBatcher[tuple[str, bytes], bool](
-            lambda items: self._complete(items, None), max_batch=max_batch)
+            lambda items: self._complete(items, None), **batching)
         self._releases = MicroBatcher[tuple[str, int], bool](
-            lambda items: self._release(items, None), max_batch=max_batch)
+            lambda items: self._release(items, None), **batching)
         self._lookups = MicroBatcher[str, bytes | None](
-            lambda ids: self._lookup(ids, None), max_batch=max_batch)
+            lambda ids: self._lookup(ids, None), **batching)
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> ExecutionLedger:
