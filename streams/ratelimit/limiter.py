@@ -65,9 +65,16 @@ class _KeyQueue:
 
     async def nap(self, seconds: float) -> None:
         self.released.clear()
-        with contextlib.suppress(TimeoutError):
+        try:
             async with asyncio.timeout(seconds):
                 await self.released.wait()
+        except TimeoutError:
+            # On Python 3.11 a cancellation that lands as the nap runs out can
+            # come out as this TimeoutError; swallowing it would admit a call
+            # whose caller has given up.
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise asyncio.CancelledError from None
 
 
 class RateLimiter:
