@@ -53,10 +53,7 @@ def validate_arguments(model: type[BaseModel], arguments: dict[str, Any]) -> dic
             for err in exc.errors(include_url=False)[:5]
         )
         raise InvalidArgumentsError(problems) from exc
-    values = {name: getattr(parsed, name) for name in type(parsed).model_fields}
-    if parsed.model_extra:
-        values.update(parsed.model_extra)
-    return values
+    return dict(parsed)  # the fields, then any extra arguments the tool accepts
 
 
 def parameters_schema(model: type[BaseModel]) -> dict[str, Any]:
