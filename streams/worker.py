@@ -66,13 +66,13 @@ async def run_worker(
     )
     executor.on_queue_wait = observer.queue_wait
     observer.watch_in_flight(lambda: executor.stats.in_flight)
+    app = create_app(settings, bootstrap)
     agent = ExecutorAgent(
         registry=tools, executor=executor, publisher=publisher,
         publish_result=publish_result, dlq_topic=catalogue.dlq,
         worker_id=settings.worker_id, max_payload_bytes=settings.max_payload_bytes,
-        observer=observer,
+        ack=app.ack, observer=observer,
     )
-    app = create_app(settings, bootstrap)
 
     async def partitions_revoked(sender: Any, /, *args: Any, signal: Any, **_: Any) -> None:
         agent.partitions_revoked(set(args[0]) if args else set())
@@ -111,7 +111,6 @@ def _attach(app: ToolformerApp, agent: ExecutorAgent, catalogue: TopicCatalogue,
     async def apply_cancellations(stream: Any) -> None:
         await agent.consume_cancellations(stream)
 
-    agent.ack = app.ack
     app.tap(catalogue.calls, agent.take_call)
     app.agent(cancellations, name="toolformer.apply-cancellations")(apply_cancellations)
     install_session_agents(app, catalogue=catalogue, publisher=publisher, registry=registry,

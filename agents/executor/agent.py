@@ -39,10 +39,6 @@ from .ports import EventPublisher, ExecutorObserver, NullObserver
 logger = logging.getLogger(__name__)
 
 
-def _ignore(record: Any) -> None:
-    pass
-
-
 @dataclass(frozen=True, slots=True)
 class ResultPublisher:
     """The executor's sink, shared with the agent's refusals: returns once the broker has it."""
@@ -67,7 +63,7 @@ class ExecutorAgent:
     dlq_topic: str
     worker_id: str
     max_payload_bytes: int
-    ack: Callable[[Any], object] = _ignore
+    ack: Callable[[Any], object]  # marks a ``calls`` record done, for the consumer to commit
     observer: ExecutorObserver = field(default_factory=NullObserver)
     tracker: OffsetTracker[Any] = field(default_factory=OffsetTracker)
     accepting: bool = True
