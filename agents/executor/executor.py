@@ -172,13 +172,12 @@ class CallExecutor:
             return seal(CallOutcome.failed(CallStatus.CANCELLED, "Cancelled", reason))
         timeout_s = request.timeout_s or spec.timeout_s or self._default_timeout_s
         limit = self._tool_slots.get(spec.name)
-        queued = time.monotonic()
-        if limit is not None:
+        if limit is not None:  # only a tool with a cap has a queue to wait in
+            queued = time.monotonic()
             await limit.acquire()
-        try:
             if self.on_queue_wait is not None:
                 self.on_queue_wait(spec.name, time.monotonic() - queued)
-
+        try:
             async def run() -> CallOutcome:
                 try:
                     return await run_tool(spec, arguments, timeout_s=timeout_s,

@@ -53,7 +53,10 @@ def validate_arguments(model: type[BaseModel], arguments: dict[str, Any]) -> dic
             for err in exc.errors(include_url=False)[:5]
         )
         raise InvalidArgumentsError(problems) from exc
-    return dict(parsed)  # the fields, then any extra arguments the tool accepts
+    values = parsed.__dict__.copy()  # the fields; BaseModel.__iter__ is a slow generator
+    if parsed.model_extra:
+        values.update(parsed.model_extra)
+    return values
 
 
 def parameters_schema(model: type[BaseModel]) -> dict[str, Any]:
