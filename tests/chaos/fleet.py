@@ -11,6 +11,7 @@ from aiokafka import AIOKafkaConsumer
 
 from async_toolformer.schemas import ToolCallCompleted, decode_as
 from async_toolformer.streams.settings import Settings
+from async_toolformer.streams.topics import TopicCatalogue, ensure_topics
 from tests.pipeline.processes import WorkerProcess
 
 
@@ -96,3 +97,15 @@ class ResultTap:
                     self._arrived.set()
         finally:
             await consumer.stop()
+
+
+async def open_fleet(kafka_bootstrap: str, redis_url: str, name: str,
+                     extra_env: dict[str, str] | None = None) -> tuple[Fleet, TopicCatalogue]:
+    """A fleet of chaos-tool workers (none started yet) on fresh six-partition topics."""
+    settings = Settings(kafka_bootstrap_servers=kafka_bootstrap, redis_url=redis_url,
+                        topic_prefix=f"{name}.", group_id=f"{name}-workers", partitions=6)
+    topics = TopicCatalogue(settings.topic_prefix)
+    await ensure_topics(kafka_bootstrap, topics, partitions=6)
+    env = {"TOOLFORMER_TOOLS": '["tests.chaos.chaos_tools"]',
+           "TOOLFORMER_LEDGER_NAMESPACE": name, **(extra_env or {})}
+    return Fleet(settings, name, env), topics

@@ -26,11 +26,9 @@ from redis.asyncio import Redis
 from async_toolformer.schemas import CallStatus, ToolCallCompleted, ToolCallRequested
 from async_toolformer.streams.bench.replay import wait_for_members
 from async_toolformer.streams.client import ToolformerClient
-from async_toolformer.streams.settings import Settings
-from async_toolformer.streams.topics import TopicCatalogue, ensure_topics
 
 from .chaos_tools import executions_key
-from .fleet import Fleet, ResultTap
+from .fleet import Fleet, ResultTap, open_fleet
 
 pytestmark = [pytest.mark.connected, pytest.mark.slow, pytest.mark.timeout(300)]
 
@@ -71,13 +69,8 @@ class ChaosRun:
 
 async def _run_chaos(kafka_bootstrap: str, redis_url: str) -> ChaosRun:
     name = f"chaos{uuid.uuid4().hex[:8]}"
-    settings = Settings(kafka_bootstrap_servers=kafka_bootstrap, redis_url=redis_url,
-                        topic_prefix=f"{name}.", group_id=f"{name}-workers", partitions=6)
-    topics = TopicCatalogue(settings.topic_prefix)
-    await ensure_topics(kafka_bootstrap, topics, partitions=6)
-    fleet = Fleet(settings, name, {"TOOLFORMER_TOOLS": '["tests.chaos.chaos_tools"]',
-                                   "TOOLFORMER_LEDGER_NAMESPACE": name,
-                                   "TOOLFORMER_LEASE_MS": "2000"})
+    fleet, topics = await open_fleet(kafka_bootstrap, redis_url, name,
+                                     {"TOOLFORMER_LEASE_MS": "2000"})
     rng = random.Random(uuid.uuid4().int)
     calls = [ToolCallRequested(call_id=f"{name}-{i}", session_id=f"{name}-s{i % 48}",
                                tool=ONCE if i % 2 else RETRY,
@@ -90,7 +83,7 @@ async def _run_chaos(kafka_bootstrap: str, redis_url: str) -> ChaosRun:
                 ResultTap(kafka_bootstrap, topics.results) as tap:
             for slot in range(3):
                 await fleet.start(slot)
-            await wait_for_members(kafka_bootstrap, settings.group_id, 3, timeout_s=60)
+            await wait_for_members(kafka_bootstrap, fleet.settings.group_id, 3, timeout_s=60)
             await asyncio.gather(_publish(client, calls), _havoc(fleet, rng))
             missing = await tap.wait_for({c.call_id for c in calls}, timeout_s=90)
         pipe = redis.pipeline(transaction=False)

@@ -20,11 +20,9 @@ from async_toolformer.schemas import CallStatus, ToolCallRequested
 from async_toolformer.streams.bench.replay import wait_for_members
 from async_toolformer.streams.client import ToolformerClient
 from async_toolformer.streams.replay.group_status import group_status
-from async_toolformer.streams.settings import Settings
-from async_toolformer.streams.topics import TopicCatalogue, ensure_topics
 
 from .chaos_tools import executions_key
-from .fleet import Fleet, ResultTap
+from .fleet import Fleet, ResultTap, open_fleet
 
 pytestmark = [pytest.mark.connected, pytest.mark.slow, pytest.mark.timeout(180)]
 
@@ -50,12 +48,7 @@ async def _grow(fleet: Fleet) -> None:
 async def test_second_and_third_worker_share_partitions_without_loss(
         kafka_bootstrap: str, redis_url: str) -> None:
     name = f"scale{uuid.uuid4().hex[:8]}"
-    settings = Settings(kafka_bootstrap_servers=kafka_bootstrap, redis_url=redis_url,
-                        topic_prefix=f"{name}.", group_id=f"{name}-workers", partitions=6)
-    topics = TopicCatalogue(settings.topic_prefix)
-    await ensure_topics(kafka_bootstrap, topics, partitions=6)
-    fleet = Fleet(settings, name, {"TOOLFORMER_TOOLS": '["tests.chaos.chaos_tools"]',
-                                   "TOOLFORMER_LEDGER_NAMESPACE": name})
+    fleet, topics = await open_fleet(kafka_bootstrap, redis_url, name)
     rng = random.Random(11)
     calls = [ToolCallRequested(call_id=f"{name}-{i}", session_id=f"{name}-s{i % 60}",
                                tool="chaos_once",
@@ -67,11 +60,11 @@ async def test_second_and_third_worker_share_partitions_without_loss(
         async with ToolformerClient(kafka_bootstrap, topic_prefix=topics.prefix) as client, \
                 ResultTap(kafka_bootstrap, topics.results) as tap:
             await fleet.start(0)
-            await wait_for_members(kafka_bootstrap, settings.group_id, 1, timeout_s=60)
+            await wait_for_members(kafka_bootstrap, fleet.settings.group_id, 1, timeout_s=60)
             await asyncio.gather(_publish(client, calls), _grow(fleet))
             missing = await tap.wait_for({c.call_id for c in calls}, timeout_s=60)
-            await wait_for_members(kafka_bootstrap, settings.group_id, 3, timeout_s=30)
-            status = await group_status(kafka_bootstrap, settings.group_id, topics)
+            await wait_for_members(kafka_bootstrap, fleet.settings.group_id, 3, timeout_s=30)
+            status = await group_status(kafka_bootstrap, fleet.settings.group_id, topics)
         pipe = redis.pipeline(transaction=False)
         for call in calls:
             pipe.llen(executions_key(name, call.call_id))
