@@ -16,13 +16,13 @@ from collections.abc import Awaitable, Callable
 from typing import Any, cast
 
 import faust
+from faust.transport.consumer import CONSUMER_FETCHING
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
 from async_toolformer.schemas import faust_codec
 
 from .settings import Settings
 
-_FETCHING = "FETCHING"  # Faust's diagnostic flag while the fetch loop runs
 _YIELD_EVERY = 100  # records handed over between two turns given to the rest of the loop
 
 
@@ -43,7 +43,7 @@ class _FetchWaitConsumer(faust_aiokafka.Consumer):
         fetcher_stopped = fetcher._stopped.is_set
         try:
             while not (consumer_stopped() or fetcher_stopped()):
-                self.diag.set_flag(_FETCHING)
+                self.diag.set_flag(CONSUMER_FETCHING)
                 # The fetch itself is never raced: records fetched and then dropped
                 # would be skipped by the consumer's position and later committed
                 # as a gap, which is how calls were lost when both were raced.
@@ -54,7 +54,7 @@ class _FetchWaitConsumer(faust_aiokafka.Consumer):
                     await self.commit()  # not raced either: a cut commit forgets its offsets
                 if batch and not self.should_stop:
                     await self.wait_first(self._deliver(batch), self.suspend_flow.wait())
-                self.diag.unset_flag(_FETCHING)
+                self.diag.unset_flag(CONSUMER_FETCHING)
         except self.consumer_stopped_errors:
             if not self.transport.app.should_stop:
                 raise
@@ -62,7 +62,7 @@ class _FetchWaitConsumer(faust_aiokafka.Consumer):
             if not self.transport.app.should_stop:
                 raise
         finally:
-            self.diag.unset_flag(_FETCHING)
+            self.diag.unset_flag(CONSUMER_FETCHING)
 
     async def _deliver(self, batch: list[tuple[Any, Any]]) -> None:
         """Pass each new record of ``batch`` to Faust's conductor, as Faust's own loop does."""
