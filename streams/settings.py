@@ -68,7 +68,7 @@ class Settings(BaseSettings):
     ledger_namespace: str = Field(default="default", description="A new one re-executes all.")
     lease_ms: int = Field(default=10_000, ge=100, description="Ledger lease, renewed while run.")
     ledger_linger_ms: float = Field(
-        default=10.0, ge=0, description="Under load, how long a ledger request waits for others.")
+        default=2.0, ge=0, description="Under load, how long a ledger request waits for others.")
     result_retention_s: int = Field(default=86_400, ge=1, description="How long results stay.")
 
     @field_validator("metrics_port", mode="before")

@@ -59,7 +59,7 @@ class ExecutionLedger:
         compress_above_bytes: int = 1_024,
         key_prefix: str = "toolformer:ledger",
         max_batch: int = 512,
-        linger_ms: float = 10.0,
+        linger_ms: float = 2.0,
     ) -> None:
         if lease_ms <= 0 or retention_s * 1000 <= lease_ms:
             raise LedgerConfigError(
