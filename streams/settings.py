@@ -70,6 +70,9 @@ class Settings(BaseSettings):
     ledger_linger_ms: float = Field(
         default=2.0, ge=0, description="Under load, how long a ledger request waits for others.")
     result_retention_s: int = Field(default=86_400, ge=1, description="How long results stay.")
+    gc_young_threshold: int = Field(
+        default=50_000, ge=0,
+        description="Allocations between young GC passes, start-up heap frozen; 0: Python's.")
 
     @field_validator("metrics_port", mode="before")
     @classmethod

@@ -9,6 +9,7 @@ import typer
 from rich.panel import Panel
 
 from ..dev import DevStack
+from ..heap import settle_heap
 from ..settings import Settings
 from ..worker import RunningWorker, run_worker
 from ._runtime import console, run, stop_on_signals
@@ -67,6 +68,7 @@ def dev(tools: ToolsOption = None, metrics_port: MetricsOption = None) -> None:
 
 
 def _announce(settings: Settings, worker: RunningWorker) -> None:
+    settle_heap(settings.gc_young_threshold)  # this process is a worker from here on
     tools = ", ".join(worker.agent.registry.names())
     metrics = (f"http://127.0.0.1:{worker.metrics_port}/metrics" if worker.metrics_port
                else "off")
