@@ -20,6 +20,7 @@ from async_toolformer.schemas import CallStatus
 
 from ..exceptions import ToolFailure
 from ..tools import ToolSpec
+from ._eager import run_until
 from .outcome import CallOutcome
 
 
@@ -32,12 +33,12 @@ async def run_tool(
 ) -> CallOutcome:
     """Run ``spec`` with validated ``arguments`` under its retry policy."""
     started = datetime.now(UTC)
+    loop = asyncio.get_running_loop()
     attempt = 0
     while True:
         attempt += 1
         try:
-            async with asyncio.timeout(timeout_s):
-                value = await _invoke(spec, arguments, threads)
+            value = await _invoke(spec, arguments, threads, deadline=loop.time() + timeout_s)
         except TimeoutError as exc:
             if spec.retry.should_retry(exc, attempt):
                 await asyncio.sleep(spec.retry.delay_s(attempt))
@@ -56,11 +57,13 @@ async def run_tool(
         return _ok(spec, value, attempt, started)
 
 
-async def _invoke(spec: ToolSpec, arguments: dict[str, Any], threads: Executor | None) -> Any:
+async def _invoke(spec: ToolSpec, arguments: dict[str, Any], threads: Executor | None, *,
+                  deadline: float) -> Any:
     if spec.is_async:
-        return await spec.fn(**arguments)
+        return await run_until(spec.fn(**arguments), deadline)
     loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(threads, functools.partial(spec.fn, **arguments))
+    async with asyncio.timeout_at(deadline):
+        return await loop.run_in_executor(threads, functools.partial(spec.fn, **arguments))
 
 
 def _ok(spec: ToolSpec, value: Any, attempts: int, started: datetime) -> CallOutcome:
