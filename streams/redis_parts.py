@@ -10,6 +10,7 @@ from redis.asyncio import Redis
 from .call_guard import LedgerGuard
 from .ledger import ExecutionLedger
 from .ratelimit import RateLimiter, load_limits
+from .redis_client import redis_client
 from .settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -51,7 +52,7 @@ async def open_redis_parts(settings: Settings, redis_url: str | None) -> RedisPa
     # The ledger and the limiter batch their commands, so few connections are busy at
     # once; the pool's cap is only a guard. (A BlockingConnectionPool would wait instead
     # of failing past the cap, but it cost ~100 µs of CPU per call in the pipeline.)
-    redis = Redis.from_url(redis_url, max_connections=1024)
+    redis = redis_client(redis_url, max_connections=1024)
     ledger = None
     if settings.ledger:
         ledger = ExecutionLedger(redis, namespace=settings.ledger_namespace,

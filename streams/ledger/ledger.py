@@ -30,6 +30,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from ..redis_client import redis_client
 from . import _lua
 from ._batcher import MicroBatcher
 from ._codec import decode_record, encode_record
@@ -98,7 +99,7 @@ class ExecutionLedger:
     @classmethod
     def from_url(cls, url: str, **options: Any) -> ExecutionLedger:
         """A ledger with its own client for ``url``; ``aclose`` closes it."""
-        return cls(Redis.from_url(url, decode_responses=False), **options)
+        return cls(redis_client(url, decode_responses=False), **options)
 
     def key(self, call_id: str) -> str:
         """The Redis key of ``call_id`` in this namespace."""

@@ -24,6 +24,7 @@ from typing import Any, Self
 
 from redis.asyncio import Redis
 
+from async_toolformer.streams.redis_client import redis_client
 from async_toolformer.streams.settings import Settings
 
 from . import metrics
@@ -104,7 +105,7 @@ class RateLimiter:
                       **options: Any) -> RateLimiter:
         """A limiter on ``settings.redis_url`` (``REDIS_URL``) that closes its own client."""
         url = (settings or Settings()).redis_url or DEFAULT_REDIS_URL
-        limiter = cls(config, Redis.from_url(url), **options)
+        limiter = cls(config, redis_client(url), **options)
         limiter._owns_redis = True
         return limiter
 
