@@ -22,7 +22,7 @@ client spends about 20 us of CPU per claim+complete at 10k calls/s.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from typing import Any
 
 from redis.asyncio import Redis
@@ -105,25 +105,27 @@ class ExecutionLedger:
         """The Redis key of ``call_id`` in this namespace."""
         return self._prefix + call_id
 
-    async def claim(self, call_id: str, worker_id: str, *, lease_ms: int | None = None) -> Claim:
+    def claim(self, call_id: str, worker_id: str, *, lease_ms: int | None = None
+              ) -> Awaitable[Claim]:
         """Ask to run ``call_id``: see :data:`Claim` for the three answers."""
-        return await self._claims.submit((call_id, worker_id, lease_ms or self.lease_ms))
+        return self._claims.submit((call_id, worker_id, lease_ms or self.lease_ms))
 
-    async def renew(self, call_id: str, token: int, *, lease_ms: int | None = None) -> bool:
+    def renew(self, call_id: str, token: int, *, lease_ms: int | None = None
+              ) -> Awaitable[bool]:
         """Extend the lease; False when ``token`` is no longer current (the lease is lost)."""
-        return await self._renewals.submit((call_id, token, lease_ms or self.lease_ms))
+        return self._renewals.submit((call_id, token, lease_ms or self.lease_ms))
 
-    async def complete(self, call_id: str, token: int, result: bytes) -> bool:
+    def complete(self, call_id: str, token: int, result: bytes) -> Awaitable[bool]:
         """Record ``result`` iff ``token`` is current (or already recorded it); drop the lease."""
-        return await self._completions.submit((call_id, self._encode(token, result)))
+        return self._completions.submit((call_id, self._encode(token, result)))
 
-    async def release(self, call_id: str, token: int) -> bool:
+    def release(self, call_id: str, token: int) -> Awaitable[bool]:
         """Give the lease back before the tool started, so the next claim is a clean start."""
-        return await self._releases.submit((call_id, token))
+        return self._releases.submit((call_id, token))
 
-    async def lookup(self, call_id: str) -> bytes | None:
+    def lookup(self, call_id: str) -> Awaitable[bytes | None]:
         """The recorded result of ``call_id``, or None."""
-        return await self._lookups.submit(call_id)
+        return self._lookups.submit(call_id)
 
     async def claim_many(self, requests: Sequence[tuple[str, str]], *,
                          lease_ms: int | None = None, now_ms: int | None = None) -> list[Claim]:
