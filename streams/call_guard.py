@@ -22,14 +22,13 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from async_toolformer.agents.executor import CallOutcome, Run, Seal
+from async_toolformer.agents.executor import CallOutcome, Run, Seal, Sealed
 from async_toolformer.agents.tools import ToolSpec
 from async_toolformer.schemas import (
     CallStatus,
     ToolCallCompleted,
     ToolCallRequested,
     decode_as,
-    encode,
 )
 
 from .ledger import Acquired, HeldElsewhere, LeaseKeeper, Ledger, LedgerUnavailableError, Recorded
@@ -51,32 +50,32 @@ class LedgerGuard:
         self._worker_id = worker_id
 
     async def guard(self, request: ToolCallRequested, spec: ToolSpec, run: Run,
-                    seal: Seal) -> ToolCallCompleted:
+                    seal: Seal) -> Sealed:
         ledger = self._ledger
         if ledger is None:
             return seal(await self._limited(request, spec, run))
         while True:
             claim = await _retrying(lambda: ledger.claim(request.call_id, self._worker_id))
             match claim:
-                case Recorded(stored):
-                    return decode_as(ToolCallCompleted, stored)
+                case Recorded(stored):  # published again as the very bytes recorded
+                    return Sealed(decode_as(ToolCallCompleted, stored), stored)
                 case HeldElsewhere(owner, expires_in_ms):
                     logger.info("call %s is held by %s; waiting up to %d ms",
                                 request.call_id, owner, expires_in_ms)
                     await asyncio.sleep(min(_MAX_WAIT_S, max(0.01, expires_in_ms / 1000)))
                 case Acquired(token, takeover_from):
-                    result = await self._run_claimed(ledger, request, spec, run=run, seal=seal,
+                    sealed = await self._run_claimed(ledger, request, spec, run=run, seal=seal,
                                                      token=token, takeover_from=takeover_from)
                     record = functools.partial(ledger.complete, request.call_id, token,
-                                               encode(result))
+                                               sealed.wire)
                     if await _retrying(record):
-                        return result
+                        return sealed
                     logger.warning("lost the lease of call %s while it ran; answering with "
                                    "what the ledger holds", request.call_id)
 
     async def _run_claimed(self, ledger: Ledger, request: ToolCallRequested, spec: ToolSpec, *,
                            run: Run, seal: Seal, token: int, takeover_from: str | None
-                           ) -> ToolCallCompleted:
+                           ) -> Sealed:
         if takeover_from is not None and not spec.idempotent:
             return seal(CallOutcome.failed(
                 CallStatus.INDETERMINATE, "Indeterminate",
@@ -85,7 +84,8 @@ class LedgerGuard:
                 "side effect before retrying with a new call_id."))
         try:
             async with LeaseKeeper(ledger, request.call_id, token):
-                return seal(await self._limited(request, spec, run))
+                limited = run() if self._limiter is None else self._limited(request, spec, run)
+                return seal(await limited)
         except asyncio.CancelledError:
             # Cancelled before or while running: hand the claim back so a redelivery
             # is not mistaken for a crash in the middle of the tool.

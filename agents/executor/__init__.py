@@ -1,7 +1,7 @@
 """The call executor: admission of raw records, concurrent runs, cancellation, ordered acks."""
 
 from .cancellations import CancellationBook
-from .executor import CallExecutor, CallGuard, ExecutorStats, ResultSink, Run, Seal
+from .executor import CallExecutor, CallGuard, ExecutorStats, ResultSink, Run, Seal, Sealed
 from .intake import Admission, Refusal, admit
 from .offsets import OffsetTracker
 from .outcome import CallOutcome, completed_event, rejected_event
@@ -19,6 +19,7 @@ __all__ = [
     "ResultSink",
     "Run",
     "Seal",
+    "Sealed",
     "admit",
     "completed_event",
     "rejected_event",

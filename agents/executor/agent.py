@@ -24,13 +24,12 @@ from async_toolformer.schemas import (
     DeadLetter,
     DeadLetterReason,
     SchemaError,
-    ToolCallCompleted,
     decode,
     encode,
 )
 
 from ..tools import ToolRegistry
-from .executor import CallExecutor, ResultSink
+from .executor import CallExecutor, ResultSink, Sealed
 from .intake import Refusal, admit
 from .offsets import OffsetTracker
 from .outcome import rejected_event
@@ -47,8 +46,9 @@ class ResultPublisher:
     topic: str
     observer: ExecutorObserver
 
-    async def __call__(self, result: ToolCallCompleted) -> None:
-        await self.publisher.publish(self.topic, result.session_id.encode(), encode(result))
+    async def __call__(self, sealed: Sealed) -> None:
+        result = sealed.event
+        await self.publisher.publish(self.topic, result.session_id.encode(), sealed.wire)
         self.observer.result(result)
 
 
@@ -127,7 +127,7 @@ class ExecutorAgent:
         await self._dead_letter(refusal.reason, refusal.error, message, call_id=refusal.call_id)
         rejected = rejected_event(refusal, worker_id=self.worker_id, received_at=received_at)
         if rejected is not None:
-            await self.publish_result(rejected)
+            await self.publish_result(Sealed.of(rejected))
 
     async def _dead_letter(self, reason: DeadLetterReason, error: str, message: Any,
                            *, call_id: str | None) -> None:

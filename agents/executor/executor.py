@@ -24,6 +24,7 @@ from async_toolformer.schemas import (
     Cancellation,
     ToolCallCompleted,
     ToolCallRequested,
+    encode,
 )
 
 from ..tools import ToolSpec
@@ -33,9 +34,23 @@ from .runner import run_tool
 
 logger = logging.getLogger(__name__)
 
-ResultSink = Callable[[ToolCallCompleted], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class Sealed:
+    """A terminal result and its wire bytes, encoded once for both the ledger and the topic."""
+
+    event: ToolCallCompleted
+    wire: bytes
+
+    @classmethod
+    def of(cls, event: ToolCallCompleted) -> Sealed:
+        return cls(event, encode(event))
+
+
+ResultSink = Callable[[Sealed], Awaitable[None]]
 Run = Callable[[], Awaitable[CallOutcome]]
-Seal = Callable[[CallOutcome], ToolCallCompleted]
+Seal = Callable[[CallOutcome], Sealed]
 
 
 class CallGuard(Protocol):
@@ -47,7 +62,7 @@ class CallGuard(Protocol):
     """
 
     async def guard(self, request: ToolCallRequested, spec: ToolSpec, run: Run,
-                    seal: Seal) -> ToolCallCompleted: ...
+                    seal: Seal) -> Sealed: ...
 
 
 @dataclass(slots=True)
@@ -147,26 +162,27 @@ class CallExecutor:
 
     async def _execute(self, request: ToolCallRequested, spec: ToolSpec,
                        arguments: dict[str, Any], received_at: datetime) -> ToolCallCompleted:
-        def seal(outcome: CallOutcome) -> ToolCallCompleted:
-            return completed_event(request, outcome, worker_id=self._worker_id,
-                                   received_at=received_at)
+        def seal(outcome: CallOutcome) -> Sealed:
+            return Sealed.of(completed_event(request, outcome, worker_id=self._worker_id,
+                                             received_at=received_at))
 
         try:
-            result = await self._guarded(request, spec, arguments, seal)
+            sealed = await self._guarded(request, spec, arguments, seal)
         except asyncio.CancelledError:
             reason = self._cancel_reason(request)
             if reason is None:
                 raise  # the worker is shutting down: no result, the offset stays uncommitted
-            result = seal(CallOutcome.failed(CallStatus.CANCELLED, "Cancelled", reason))
+            sealed = seal(CallOutcome.failed(CallStatus.CANCELLED, "Cancelled", reason))
         finally:
             self._forget(request)
+        result = sealed.event
         self.stats.finished += 1
         self.stats.by_status[result.status] = self.stats.by_status.get(result.status, 0) + 1
-        await self._sink(result)
+        await self._sink(sealed)
         return result
 
     async def _guarded(self, request: ToolCallRequested, spec: ToolSpec,
-                       arguments: dict[str, Any], seal: Seal) -> ToolCallCompleted:
+                       arguments: dict[str, Any], seal: Seal) -> Sealed:
         reason = self.cancellations.reason(request.session_id, request.branch_id)
         if reason is not None:
             return seal(CallOutcome.failed(CallStatus.CANCELLED, "Cancelled", reason))
@@ -202,7 +218,7 @@ class CallExecutor:
     async def _follow(self, task: asyncio.Task[ToolCallCompleted]) -> ToolCallCompleted:
         """A redelivered call that is still running here: answer with the first run's result."""
         result = await asyncio.shield(task)
-        await self._sink(result)
+        await self._sink(Sealed.of(result))
         return result
 
     def _forget(self, request: ToolCallRequested) -> None:

@@ -34,8 +34,15 @@ class LeaseKeeper:
         self._on_lost = on_lost
         self._timer: asyncio.TimerHandle | None = None
         self._task: asyncio.Task[None] | None = None
-        self.lost = asyncio.Event()
+        self._lost: asyncio.Event | None = None
         self.renewals = 0
+
+    @property
+    def lost(self) -> asyncio.Event:
+        """Set once the lease is lost; made on first use, since most calls never ask."""
+        if self._lost is None:
+            self._lost = asyncio.Event()
+        return self._lost
 
     async def __aenter__(self) -> LeaseKeeper:
         # Most calls end long before their first renewal: a timer costs them far

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 
-from async_toolformer.agents.executor import CallExecutor
+from async_toolformer.agents.executor import CallExecutor, Sealed
 from async_toolformer.agents.tools import ToolRegistry, tool
 from async_toolformer.schemas import (
     BranchCancelled,
@@ -13,6 +13,7 @@ from async_toolformer.schemas import (
     SessionCancelled,
     ToolCallCompleted,
     ToolCallRequested,
+    decode_as,
 )
 
 registry = ToolRegistry()
@@ -26,8 +27,9 @@ async def wait(ms: int) -> int:
 
 
 def _executor(results: list[ToolCallCompleted], **options: object) -> CallExecutor:
-    async def sink(result: ToolCallCompleted) -> None:
-        results.append(result)
+    async def sink(sealed: Sealed) -> None:
+        assert decode_as(ToolCallCompleted, sealed.wire) == sealed.event
+        results.append(sealed.event)
 
     return CallExecutor(worker_id="w", sink=sink, **options)  # type: ignore[arg-type]
 
