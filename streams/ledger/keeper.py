@@ -13,11 +13,65 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
+import weakref
 from collections.abc import Callable
 from types import TracebackType
 
 from .exceptions import LedgerUnavailableError
 from .protocol import Ledger
+
+_TICKS_PER_INTERVAL = 20  # a first renewal may come up to 1/20 of its interval late
+
+
+class _FirstRenewals:
+    """One timer per tick for every keeper of a loop whose first renewal falls in it.
+
+    Most calls end long before their first renewal, so their keeper's only cost
+    was arming a timer and cancelling it: a heap push with Python comparisons
+    against every other timer of the loop (tens of thousands with calls in flight).
+    Keepers that share a tick share one timer; one that exits leaves its tick.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self._ticks: dict[tuple[float, int], dict[LeaseKeeper, float]] = {}
+
+    def arm(self, keeper: LeaseKeeper, after_s: float, valid_until: float) -> tuple[float, int]:
+        width = after_s / _TICKS_PER_INTERVAL
+        tick = (width, math.ceil((self.loop.time() + after_s) / width))
+        due = self._ticks.get(tick)
+        if due is None:
+            due = self._ticks[tick] = {}
+            self.loop.call_at(tick[0] * tick[1], self._fire, tick)
+        due[keeper] = valid_until
+        return tick
+
+    def disarm(self, keeper: LeaseKeeper, tick: tuple[float, int]) -> None:
+        due = self._ticks.get(tick)
+        if due is not None:
+            due.pop(keeper, None)
+
+    def _fire(self, tick: tuple[float, int]) -> None:
+        for keeper, valid_until in self._ticks.pop(tick, {}).items():
+            keeper._start(valid_until)
+
+
+_SCHEDULES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _FirstRenewals] = (
+    weakref.WeakKeyDictionary())
+
+
+_latest: list[_FirstRenewals] = []  # the last one used: a worker runs one loop
+
+
+def _schedule_of(loop: asyncio.AbstractEventLoop) -> _FirstRenewals:
+    if _latest and _latest[0].loop is loop:
+        return _latest[0]
+    schedule = _SCHEDULES.get(loop)
+    if schedule is None:
+        schedule = _SCHEDULES[loop] = _FirstRenewals(loop)
+    _latest[:] = [schedule]
+    return schedule
 
 
 class LeaseKeeper:
@@ -32,7 +86,8 @@ class LeaseKeeper:
         self._lease_ms = lease_ms or ledger.lease_ms
         self._interval_s = interval_s or self._lease_ms / 3000
         self._on_lost = on_lost
-        self._timer: asyncio.TimerHandle | None = None
+        self._tick: tuple[float, int] | None = None
+        self._schedule: _FirstRenewals | None = None
         self._task: asyncio.Task[None] | None = None
         self._lost: asyncio.Event | None = None
         self.renewals = 0
@@ -45,25 +100,27 @@ class LeaseKeeper:
         return self._lost
 
     async def __aenter__(self) -> LeaseKeeper:
-        # Most calls end long before their first renewal: a timer costs them far
-        # less than a task would, and the task starts only if the timer fires.
+        # Most calls end long before their first renewal: a shared timer costs them
+        # far less than a task would, and the task starts only if the timer fires.
         loop = asyncio.get_running_loop()
         # The claim was granted just before entry; count the lease from now, conservatively.
         valid_until = loop.time() + self._lease_ms / 1000
-        self._timer = loop.call_later(self._interval_s, self._start, valid_until)
+        self._schedule = _schedule_of(loop)
+        self._tick = self._schedule.arm(self, self._interval_s, valid_until)
         return self
 
     async def __aexit__(self, exc_type: type[BaseException] | None,
                         exc: BaseException | None, tb: TracebackType | None) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
+        if self._tick is not None and self._schedule is not None:
+            self._schedule.disarm(self, self._tick)
+            self._tick = None
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
 
     def _start(self, valid_until: float) -> None:
-        self._timer = None
+        self._tick = None
         self._task = asyncio.get_running_loop().create_task(self._keep(valid_until))
 
     async def _keep(self, valid_until: float) -> None:

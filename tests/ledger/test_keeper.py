@@ -74,3 +74,37 @@ async def test_unreachable_ledger_counts_as_lost_only_when_the_lease_ran_out() -
     async with LeaseKeeper(ledger, "c", token, interval_s=0.02) as keeper:
         await asyncio.wait_for(keeper.lost.wait(), timeout=2)
     assert loop.time() - started >= 0.2
+
+
+class CountingLedger(InMemoryLedger):
+    """Counts renewals."""
+
+    renewed = 0
+
+    async def renew(self, call_id: str, token: int, *, lease_ms: int | None = None) -> bool:
+        self.renewed += 1
+        return await super().renew(call_id, token, lease_ms=lease_ms)
+
+
+async def test_keepers_of_short_calls_share_a_timer_and_never_renew() -> None:
+    ledger = CountingLedger(lease_ms=60_000)
+    tokens = {f"c{i}": token_of(await ledger.claim(f"c{i}", "w1")) for i in range(200)}
+    loop = asyncio.get_running_loop()
+    timers = len(loop._scheduled)  # type: ignore[attr-defined]
+    for call_id, token in tokens.items():
+        async with LeaseKeeper(ledger, call_id, token):
+            pass
+    assert len(loop._scheduled) - timers <= 2  # type: ignore[attr-defined]
+    assert ledger.renewed == 0
+
+
+async def test_a_keeper_that_outlives_its_tick_still_renews_in_time() -> None:
+    ledger = CountingLedger(lease_ms=100)
+    short = token_of(await ledger.claim("short", "w1"))
+    long = token_of(await ledger.claim("long", "w1"))
+    async with LeaseKeeper(ledger, "long", long, interval_s=0.02) as keeper:
+        async with LeaseKeeper(ledger, "short", short, interval_s=0.02):
+            pass  # leaves the shared tick before it fires
+        await asyncio.sleep(0.1)
+    assert keeper.renewals >= 3
+    assert ledger.renewed == keeper.renewals
