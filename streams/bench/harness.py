@@ -115,6 +115,17 @@ async def terminate(process: asyncio.subprocess.Process) -> None:
             await process.wait()
 
 
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time ``pid`` has used so far (Linux ``/proc``, 10 ms steps).
+
+    Steadier than throughput on a shared machine: other load slows a service
+    down but hardly changes the CPU each message costs it.
+    """
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def peak_rss_mb(pid: int) -> float:
     """The process's high-water mark of resident memory (Linux ``VmHWM``)."""
     with open(f"/proc/{pid}/status") as status:

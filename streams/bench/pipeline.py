@@ -2,7 +2,11 @@
 
 Both the echo baseline and the worker run as their own processes on the same
 broker and are driven by the same harness with the same pre-encoded records,
-so the ratios compare the services, not the driver.
+so the ratios compare the services, not the driver. Besides throughput, each
+side's CPU per message is read from ``/proc`` over the same burst: the driver,
+broker and Redis share the machine's cores, so that ratio is the steadier one.
+The worker is measured as configured (with the execution ledger by default)
+and once more without the ledger, the pipeline alone.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from async_toolformer.schemas import ToolCallRequested, encode
 from ..dev import DevStack
 from ..settings import Settings
 from ..topics import TopicCatalogue, ensure_topics
-from .harness import Driver, median, peak_rss_mb, percentile, spawn, terminate
+from .harness import Driver, cpu_seconds, median, peak_rss_mb, percentile, spawn, terminate
 
 Records = list[tuple[str, bytes, bytes]]
 
@@ -45,8 +49,13 @@ async def bench_pipeline(settings: Settings, *, throughput_calls: int = 20_000,
         system = await _system(stack.settings, run, n=throughput_calls, samples=latency_samples,
                                concurrent=concurrent_calls, sleep_ms=sleep_ms)
         system["ledger"] = bool(stack.settings.ledger and stack.settings.redis_url)
+        system["throughput_no_ledger_calls_per_s"] = await echo_throughput(
+            stack.settings, f"{run}-bare", throughput_calls, TOOLFORMER_LEDGER="false")
     report: dict[str, Any] = {**system, **raw}
-    report["throughput_ratio"] = report["throughput_calls_per_s"] / report["raw_echo_msgs_per_s"]
+    raw_rate = report["raw_echo_msgs_per_s"]
+    report["throughput_ratio"] = report["throughput_calls_per_s"] / raw_rate
+    report["throughput_no_ledger_ratio"] = report["throughput_no_ledger_calls_per_s"] / raw_rate
+    report["cpu_ratio"] = report["raw_echo_cpu_us_per_msg"] / report["cpu_us_per_call"]
     report["latency_p50_ratio"] = report["latency_p50_ms"] / report["raw_echo_p50_ms"]
     return report
 
@@ -66,12 +75,15 @@ async def _raw_echo(bootstrap: str, run: str, n: int, samples: int) -> dict[str,
     try:
         await driver.burst(echo_calls(f"{run}-rw", 50), timeout_s=60)
         latencies = await driver.round_trips_ms(echo_calls(f"{run}-rl", samples))
+        cpu_before = cpu_seconds(echo.pid)
         seconds = await driver.burst(echo_calls(f"{run}-rt", n), timeout_s=300)
+        cpu = cpu_seconds(echo.pid) - cpu_before
     finally:
         await driver.stop()
         await terminate(echo)
     return {"raw_echo_msgs_per_s": n / seconds, "raw_echo_p50_ms": median(latencies),
-            "raw_echo_p99_ms": percentile(latencies, 0.99)}
+            "raw_echo_p99_ms": percentile(latencies, 0.99),
+            "raw_echo_cpu_us_per_msg": cpu / n * 1e6}
 
 
 def worker_env(settings: Settings, run: str, **extra: str) -> dict[str, str]:
@@ -123,12 +135,15 @@ async def _system(settings: Settings, run: str, *, n: int, samples: int, concurr
     cap = str(max(concurrent, settings.max_in_flight))
     async with running_worker(settings, run, TOOLFORMER_MAX_IN_FLIGHT=cap) as (driver, worker):
         latencies = await driver.round_trips_ms(echo_calls(f"{run}-l", samples))
+        cpu_before = cpu_seconds(worker.pid)
         seconds = await driver.burst(echo_calls(f"{run}-t", n), timeout_s=300)
+        cpu = cpu_seconds(worker.pid) - cpu_before
         wall = await driver.burst(echo_calls(f"{run}-c", concurrent, tool="sleep",
                                              ms=sleep_ms), timeout_s=300)
         rss = peak_rss_mb(worker.pid)
     return {
         "throughput_calls_per_s": n / seconds,
+        "cpu_us_per_call": cpu / n * 1e6,
         "latency_p50_ms": median(latencies),
         "latency_p99_ms": percentile(latencies, 0.99),
         "concurrent_calls": concurrent,
