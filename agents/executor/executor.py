@@ -35,7 +35,6 @@ from .runner import run_tool
 logger = logging.getLogger(__name__)
 
 
-
 @dataclass(frozen=True, slots=True)
 class Sealed:
     """A terminal result and its wire bytes, encoded once for both the ledger and the topic."""
