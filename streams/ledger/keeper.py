@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
-import weakref
 from collections.abc import Callable
 from types import TracebackType
 
@@ -33,9 +32,20 @@ class _FirstRenewals:
     Keepers that share a tick share one timer; one that exits leaves its tick.
     """
 
+    _latest: _FirstRenewals | None = None  # a worker runs one loop: keep its schedule at hand
+
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
         self._ticks: dict[tuple[float, int], dict[LeaseKeeper, float]] = {}
+
+    @classmethod
+    def of(cls, loop: asyncio.AbstractEventLoop) -> _FirstRenewals:
+        """The schedule of ``loop``. Another loop gets a new one; keepers armed on the
+        old one keep it (and its timers) until they fire or exit."""
+        latest = cls._latest
+        if latest is None or latest.loop is not loop:
+            latest = cls._latest = cls(loop)
+        return latest
 
     def arm(self, keeper: LeaseKeeper, after_s: float, valid_until: float) -> tuple[float, int]:
         width = after_s / _TICKS_PER_INTERVAL
@@ -55,23 +65,6 @@ class _FirstRenewals:
     def _fire(self, tick: tuple[float, int]) -> None:
         for keeper, valid_until in self._ticks.pop(tick, {}).items():
             keeper._start(valid_until)
-
-
-_SCHEDULES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _FirstRenewals] = (
-    weakref.WeakKeyDictionary())
-
-
-_latest: list[_FirstRenewals] = []  # the last one used: a worker runs one loop
-
-
-def _schedule_of(loop: asyncio.AbstractEventLoop) -> _FirstRenewals:
-    if _latest and _latest[0].loop is loop:
-        return _latest[0]
-    schedule = _SCHEDULES.get(loop)
-    if schedule is None:
-        schedule = _SCHEDULES[loop] = _FirstRenewals(loop)
-    _latest[:] = [schedule]
-    return schedule
 
 
 class LeaseKeeper:
@@ -105,7 +98,7 @@ class LeaseKeeper:
         loop = asyncio.get_running_loop()
         # The claim was granted just before entry; count the lease from now, conservatively.
         valid_until = loop.time() + self._lease_ms / 1000
-        self._schedule = _schedule_of(loop)
+        self._schedule = _FirstRenewals.of(loop)
         self._tick = self._schedule.arm(self, self._interval_s, valid_until)
         return self
 

@@ -108,3 +108,15 @@ async def test_a_keeper_that_outlives_its_tick_still_renews_in_time() -> None:
         await asyncio.sleep(0.1)
     assert keeper.renewals >= 3
     assert ledger.renewed == keeper.renewals
+
+
+def test_keepers_on_a_loop_of_their_own_renew_there() -> None:
+    async def renewals_on_a_fresh_loop() -> int:
+        ledger = CountingLedger(lease_ms=100)
+        token = token_of(await ledger.claim("c", "w1"))
+        async with LeaseKeeper(ledger, "c", token, interval_s=0.02) as keeper:
+            await asyncio.sleep(0.1)
+        return keeper.renewals
+
+    assert asyncio.run(renewals_on_a_fresh_loop()) >= 3
+    assert asyncio.run(renewals_on_a_fresh_loop()) >= 3
