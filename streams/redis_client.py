@@ -4,9 +4,10 @@ redis-py's asyncio connection packs a command in Python and copies its growing
 buffer once per argument. The ledger and the limiter send a batch as one
 ``EVALSHA`` with a few arguments per call, so packing cost more of the
 worker's time than the scripts themselves. hiredis, already installed for its
-reply parser, packs the same bytes in C. Anything hiredis will not take (a
-bool, None, a memoryview) goes through redis-py's own packer, so its errors
-stay redis-py's.
+reply parser, packs the same bytes in C (str as UTF-8, as redis-py does by
+default). Anything hiredis will not take (a bool, None), a two-word command
+name, or a client configured with another encoding goes through redis-py's own
+packer, so its bytes and errors stay redis-py's.
 """
 
 from __future__ import annotations
@@ -23,9 +24,12 @@ __all__ = ["redis_client"]
 class _HiredisPacking:
     """Mixin over a redis-py asyncio connection class."""
 
+    encoder: Any
+
     def pack_command(self, *args: Any) -> list[bytes]:
-        command = args[0]
-        if isinstance(command, str) and " " not in command:
+        command, encoder = args[0], self.encoder
+        if (isinstance(command, str) and " " not in command and encoder.encoding == "utf-8"
+                and encoder.encoding_errors == "strict"):
             try:
                 return [hiredis.pack_command(args)]
             except TypeError:

@@ -20,6 +20,7 @@ from typing import Any
 from redis.asyncio import Redis
 
 from async_toolformer.streams.ratelimit import CallQuota, LimitsConfig, RateLimiter
+from async_toolformer.streams.redis_client import redis_client
 
 __all__ = ["ContentionResult", "bench_ratelimit", "run_contention"]
 
@@ -31,7 +32,7 @@ _WAVE = 3_000
 async def bench_ratelimit(redis_url: str) -> dict[str, float]:
     """All figures of ``toolformer bench ratelimit`` (keys cleaned up afterwards)."""
     namespace = f"bench-{uuid.uuid4().hex[:10]}"
-    client = Redis.from_url(redis_url)
+    client = redis_client(redis_url)
     config = _config(namespace, rate=1e9, burst=1e9)
     try:
         async with RateLimiter(config, client) as limiter:
@@ -147,7 +148,7 @@ def _contention_worker(plan: _Plan, barrier: Barrier, start_at: Any, results: An
 
 
 async def _contend(plan: _Plan, barrier: Barrier, start_at: Any) -> int:
-    client = Redis.from_url(plan.redis_url)
+    client = redis_client(plan.redis_url)
     admitted = 0
     config = _config(plan.namespace, rate=plan.rate, burst=plan.burst)
     async with RateLimiter(config, client) as limiter:

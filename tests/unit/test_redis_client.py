@@ -36,3 +36,11 @@ def test_the_client_keeps_the_url_kind_of_connection() -> None:
     assert issubclass(tcp.connection_pool.connection_class, _PackedConnection)
     assert issubclass(unix.connection_pool.connection_class, UnixDomainSocketConnection)
     assert unix.connection_pool.connection_class is not UnixDomainSocketConnection
+
+
+def test_a_client_with_another_encoding_is_packed_by_redis_py() -> None:
+    command = ("SET", "clé", "é")
+    latin = _PackedConnection(encoding="latin-1")
+    assert b"".join(latin.pack_command(*command)) == b"".join(
+        Connection(encoding="latin-1").pack_command(*command))
+    assert b"\xe9" in b"".join(latin.pack_command(*command))
