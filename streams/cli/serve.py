@@ -41,7 +41,7 @@ def worker(tools: ToolsOption = None, metrics_port: MetricsOption = None) -> Non
     async def main() -> None:
         stop = asyncio.Event()
         stop_on_signals(stop)
-        await run_worker(settings, stop, on_started=lambda w: _announce(settings, w))
+        await run_worker(settings, stop, on_started=lambda w: _serving(settings, w))
 
     run(main())
 
@@ -61,14 +61,19 @@ def dev(tools: ToolsOption = None, metrics_port: MetricsOption = None) -> None:
                 f"export KAFKA_BOOTSTRAP_SERVERS={stack.bootstrap_servers}\n"
                 f"export REDIS_URL={stack.redis_url}",
                 title="toolformer dev", border_style="cyan"))
-            await run_worker(settings, stop, on_started=lambda w: _announce(settings, w))
+            await run_worker(settings, stop, on_started=lambda w: _serving(settings, w))
         console.print("stopped: broker, Redis and worker are down")
 
     run(main())
 
 
+def _serving(settings: Settings, worker: RunningWorker) -> None:
+    """The worker is up: this process serves calls from now on."""
+    settle_heap(settings.gc_young_threshold)
+    _announce(settings, worker)
+
+
 def _announce(settings: Settings, worker: RunningWorker) -> None:
-    settle_heap(settings.gc_young_threshold)  # this process is a worker from here on
     tools = ", ".join(worker.agent.registry.names())
     metrics = (f"http://127.0.0.1:{worker.metrics_port}/metrics" if worker.metrics_port
                else "off")
