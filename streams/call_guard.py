@@ -19,10 +19,18 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
 
-from async_toolformer.agents.executor import CallOutcome, Run, Seal, Sealed
+from async_toolformer.agents.executor import (
+    Answered,
+    CallOutcome,
+    Claimed,
+    Opening,
+    Run,
+    Seal,
+    Sealed,
+)
 from async_toolformer.agents.tools import ToolSpec
 from async_toolformer.schemas import (
     CallStatus,
@@ -49,6 +57,11 @@ class LedgerGuard:
         self._limiter = limiter
         self._worker_id = worker_id
 
+    @property
+    def batchable(self) -> bool:
+        """Rate limits wait call by call, so only a guard without them claims in batches."""
+        return self._limiter is None
+
     async def guard(self, request: ToolCallRequested, spec: ToolSpec, run: Run,
                     seal: Seal) -> Sealed:
         ledger = self._ledger
@@ -58,20 +71,72 @@ class LedgerGuard:
             claim = await _retrying(lambda: ledger.claim(request.call_id, self._worker_id))
             match claim:
                 case Recorded(stored):  # published again as the very bytes recorded
-                    return Sealed(decode_as(ToolCallCompleted, stored), stored)
+                    return _recorded(stored)
                 case HeldElsewhere(owner, expires_in_ms):
                     logger.info("call %s is held by %s; waiting up to %d ms",
                                 request.call_id, owner, expires_in_ms)
                     await asyncio.sleep(min(_MAX_WAIT_S, max(0.01, expires_in_ms / 1000)))
                 case Acquired(token, takeover_from):
-                    sealed = await self._run_claimed(ledger, request, spec, run=run, seal=seal,
-                                                     token=token, takeover_from=takeover_from)
-                    record = functools.partial(ledger.complete, request.call_id, token,
-                                               sealed.wire)
-                    if await _retrying(record):
+                    sealed = await self._run_recorded(ledger, request, spec, run=run, seal=seal,
+                                                      claimed=Claimed(token, takeover_from))
+                    if sealed is not None:
                         return sealed
-                    logger.warning("lost the lease of call %s while it ran; answering with "
-                                   "what the ledger holds", request.call_id)
+
+    async def open_many(self, requests: Sequence[ToolCallRequested]) -> list[Opening]:
+        """Claim every call in one round trip; one held by a live worker is left to ``guard``."""
+        ledger = self._ledger
+        if ledger is None:
+            return [None] * len(requests)
+        claims = await _retrying(
+            lambda: ledger.claim_many([(r.call_id, self._worker_id) for r in requests]))
+        openings: list[Opening] = []
+        for claim in claims:
+            match claim:
+                case Recorded(stored):
+                    openings.append(Answered(_recorded(stored)))
+                case Acquired(token, takeover_from):
+                    openings.append(Claimed(token, takeover_from))
+                case HeldElsewhere():
+                    openings.append(None)
+        return openings
+
+    async def record_many(self, done: Sequence[tuple[ToolCallRequested, Claimed, Sealed]]
+                          ) -> list[bool]:
+        ledger = self._ledger
+        if ledger is None:
+            return [True] * len(done)
+        return await _retrying(lambda: ledger.complete_many(
+            [(request.call_id, claimed.lease, sealed.wire) for request, claimed, sealed in done]))
+
+    async def release_many(self, held: Sequence[tuple[ToolCallRequested, Claimed]]) -> None:
+        if self._ledger is None or not held:
+            return
+        try:
+            await self._ledger.release_many([(r.call_id, c.lease) for r, c in held])
+        except LedgerUnavailableError:
+            logger.warning("could not release the claims of %d calls; their leases will expire",
+                           len(held))
+
+    async def run_opened(self, request: ToolCallRequested, spec: ToolSpec, claimed: Claimed,
+                         run: Run, seal: Seal) -> Sealed:
+        ledger = self._ledger
+        if ledger is None:
+            return seal(await self._limited(request, spec, run))
+        sealed = await self._run_recorded(ledger, request, spec, run=run, seal=seal,
+                                          claimed=claimed)
+        return sealed if sealed is not None else await self.guard(request, spec, run, seal)
+
+    async def _run_recorded(self, ledger: Ledger, request: ToolCallRequested, spec: ToolSpec,
+                            *, run: Run, seal: Seal, claimed: Claimed) -> Sealed | None:
+        """Run under ``claimed`` and record the result; None if the lease was lost meanwhile."""
+        sealed = await self._run_claimed(ledger, request, spec, run=run, seal=seal,
+                                         token=claimed.lease, takeover_from=claimed.after)
+        record = functools.partial(ledger.complete, request.call_id, claimed.lease, sealed.wire)
+        if await _retrying(record):
+            return sealed
+        logger.warning("lost the lease of call %s while it ran; answering with what the "
+                       "ledger holds", request.call_id)
+        return None
 
     async def _run_claimed(self, ledger: Ledger, request: ToolCallRequested, spec: ToolSpec, *,
                            run: Run, seal: Seal, token: int, takeover_from: str | None
@@ -109,6 +174,9 @@ class LedgerGuard:
         except QuotaTooLargeError as exc:  # no wait will ever admit it
             return CallOutcome.failed(CallStatus.REJECTED, "QuotaTooLarge", str(exc))
 
+
+def _recorded(stored: bytes) -> Sealed:
+    return Sealed(decode_as(ToolCallCompleted, stored), stored)
 
 
 async def _release(ledger: Ledger, call_id: str, token: int) -> None:

@@ -24,6 +24,7 @@ from async_toolformer.schemas import faust_codec
 from .settings import Settings
 
 _YIELD_EVERY = 100  # records handed over between two turns given to the rest of the loop
+_TAP_CHUNK = 256  # records of one topic handed to its tap at once
 
 
 class _FetchWaitConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
@@ -65,11 +66,17 @@ class _FetchWaitConsumer(faust_aiokafka.Consumer):
             self.diag.unset_flag(CONSUMER_FETCHING)
 
     async def _deliver(self, batch: list[tuple[Any, Any]]) -> None:
-        """Pass each new record of ``batch`` to Faust's conductor, as Faust's own loop does."""
+        """Pass each new record of ``batch`` to Faust's conductor, or in chunks to its tap.
+
+        A record counts as read (``_read_offset``) only once it was handed over:
+        a delivery cut short by a rebalance leaves the rest to be read again.
+        """
         callback = self.callback
         read_offsets = self._read_offset
         gates = cast(ToolformerApp, self.app).record_gates
         taps = cast(ToolformerApp, self.app).record_taps
+        latest: dict[Any, int] = {}
+        chunks: dict[str, list[tuple[Any, Any]]] = {}
         since_yield = 0
         for tp, message in batch:
             since_yield += 1
@@ -77,19 +84,31 @@ class _FetchWaitConsumer(faust_aiokafka.Consumer):
                 await asyncio.sleep(0)
                 since_yield = 0
             offset = message.offset
-            read = read_offsets[tp]
+            read = latest.get(tp, read_offsets[tp])
             if read is not None and offset < read:
                 continue  # already delivered: a fetch overlapping the previous one
             if read and offset - read > 1 and self.app.topics.acks_enabled_for(message.topic):
                 await self._add_gap(tp, read + 1, offset)
-            tap = taps.get(message.topic)
-            if tap is not None:
-                await tap(message)
-            elif (gate := gates.get(message.topic)) is None or gate(message):
+            latest[tp] = offset
+            if message.topic in taps:
+                chunk = chunks.setdefault(message.topic, [])
+                chunk.append((tp, message))
+                if len(chunk) >= _TAP_CHUNK:
+                    await self._hand_to_tap(taps[message.topic], chunks.pop(message.topic))
+                continue
+            if (gate := gates.get(message.topic)) is None or gate(message):
                 await callback(message)
             else:
                 self.ack(message)
             read_offsets[tp] = offset
+        for topic, chunk in chunks.items():
+            await self._hand_to_tap(taps[topic], chunk)
+
+    async def _hand_to_tap(self, tap: RecordTap, chunk: list[tuple[Any, Any]]) -> None:
+        await tap([message for _, message in chunk])
+        read_offsets = self._read_offset
+        for tp, message in chunk:
+            read_offsets[tp] = message.offset
 
 
 class _FetchWaitTransport(faust_aiokafka.Transport):
@@ -97,7 +116,7 @@ class _FetchWaitTransport(faust_aiokafka.Transport):
 
 
 RecordGate = Callable[[Any], bool]
-RecordTap = Callable[[Any], Awaitable[None]]
+RecordTap = Callable[[list[Any]], Awaitable[None]]
 
 
 class ToolformerApp(faust.App):
@@ -109,9 +128,10 @@ class ToolformerApp(faust.App):
     - ``record_gates`` maps a topic to a test of each fetched record: a record it
       refuses is acked at once instead of becoming a stream event (the session
       agent refuses the many results that no session on this worker waits for);
-    - ``tap`` gives every record of a topic to a coroutine, in partition order,
-      which acks it with :meth:`ack` when done. Faust still owns the group,
-      assignment, flow control and commits; the hot ``calls`` topic uses this.
+    - ``tap`` gives the records of a topic to a coroutine, a fetch's worth (or
+      a chunk of it) at a time, in partition order; it acks each with
+      :meth:`ack` when done. Faust still owns the group, assignment, flow
+      control and commits; the hot ``calls`` topic uses this.
     """
 
     fetch_max_wait_ms: int = 5
@@ -122,7 +142,7 @@ class ToolformerApp(faust.App):
         self.record_taps: dict[str, RecordTap] = {}
 
     def tap(self, topic: str, handler: RecordTap) -> None:
-        """Subscribe ``topic`` and hand each of its records to ``handler``."""
+        """Subscribe ``topic`` and hand its records to ``handler``, many at a time."""
         self.topics.add(self.topic(topic, key_serializer="raw", value_serializer="raw"))
         self.record_taps[topic] = handler
 

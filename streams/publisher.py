@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from types import TracebackType
 from typing import Any
 
@@ -52,10 +53,11 @@ class KafkaPublisher:
     def __init__(self, bootstrap_servers: str, *, linger_ms: int = 2,
                  client_id: str = "toolformer") -> None:
         self._servers = bootstrap_servers
+        self._partitioner = KeyHashCache()
         self._producer = AIOKafkaProducer(
             bootstrap_servers=bootstrap_servers,
             client_id=client_id,
-            partitioner=KeyHashCache(),
+            partitioner=self._partitioner,
             acks="all",
             linger_ms=linger_ms,
             max_batch_size=1_048_576,
@@ -95,6 +97,65 @@ class KafkaPublisher:
                 delay = min(delay * 2, 5.0)
             else:
                 return
+
+    async def publish_many(self, topic: str, records: Sequence[tuple[bytes | None, bytes]]
+                           ) -> None:
+        """Publish ``records``; return once the broker has them all. Failures are retried.
+
+        One batch per partition instead of one ``send`` (a coroutine and a future)
+        per record; each record goes to the partition ``send`` would choose.
+        """
+        pending = list(records)
+        delay = 0.05
+        while pending:
+            try:
+                pending = await self._send_batches(topic, pending)
+            except KafkaError as exc:
+                logger.warning("publishing to %s failed (%s); retrying in %.2fs", topic, exc, delay)
+            else:
+                if not pending:
+                    return
+                logger.warning("%d records to %s were not delivered; retrying in %.2fs",
+                               len(pending), topic, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+    async def _send_batches(self, topic: str, records: list[tuple[bytes | None, bytes]]
+                            ) -> list[tuple[bytes | None, bytes]]:
+        """Send ``records`` a batch per partition; return those the broker did not take."""
+        producer = self._producer
+        partitions = list(await producer.partitions_for(topic))  # as ``send`` lists them
+        by_partition: dict[int, list[tuple[bytes | None, bytes]]] = {}
+        for record in records:
+            partition = self._partitioner(record[0], partitions, partitions)
+            by_partition.setdefault(partition, []).append(record)
+        sent: list[tuple[asyncio.Future[Any], list[tuple[bytes | None, bytes]]]] = []
+        for partition, group in by_partition.items():
+            batch = producer.create_batch()
+            members: list[tuple[bytes | None, bytes]] = []
+            for key, value in group:
+                if batch.append(key=key, value=value, timestamp=None) is None:  # full
+                    if members:
+                        sent.append((await producer.send_batch(batch, topic, partition=partition),
+                                     members))
+                    batch, members = producer.create_batch(), []
+                    if batch.append(key=key, value=value, timestamp=None) is None:
+                        # larger than a batch: ``send`` makes one to its size
+                        sent.append((await producer.send(topic, value, key=key,
+                                                         partition=partition), [(key, value)]))
+                        continue
+                members.append((key, value))
+            if members:
+                sent.append((await producer.send_batch(batch, topic, partition=partition),
+                             members))
+        failed: list[tuple[bytes | None, bytes]] = []
+        for delivery, members in sent:
+            try:
+                await delivery
+            except KafkaError as exc:
+                logger.warning("a batch of %d records to %s failed: %s", len(members), topic, exc)
+                failed.extend(members)
+        return failed
 
     async def enqueue(self, topic: str, key: bytes | None, value: bytes,
                       partition: int | None = None) -> asyncio.Future[Any]:

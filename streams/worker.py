@@ -60,7 +60,8 @@ async def run_worker(
     observer = PrometheusObserver()
     publish_result = ResultPublisher(publisher, catalogue.results, observer)
     executor = CallExecutor(
-        worker_id=settings.worker_id, sink=publish_result, max_in_flight=settings.max_in_flight,
+        worker_id=settings.worker_id, sink=publish_result, sink_many=publish_result.many,
+        max_in_flight=settings.max_in_flight,
         tool_concurrency=settings.tool_concurrency, default_timeout_s=settings.default_timeout_s,
         guard=redis_parts.guard,
     )
@@ -111,7 +112,7 @@ def _attach(app: ToolformerApp, agent: ExecutorAgent, catalogue: TopicCatalogue,
     async def apply_cancellations(stream: Any) -> None:
         await agent.consume_cancellations(stream)
 
-    app.tap(catalogue.calls, agent.take_call)
+    app.tap(catalogue.calls, agent.take_calls)
     app.agent(cancellations, name="toolformer.apply-cancellations")(apply_cancellations)
     install_session_agents(app, catalogue=catalogue, publisher=publisher, registry=registry,
                            bootstrap_servers=bootstrap, worker_id=settings.worker_id,

@@ -1,20 +1,35 @@
 """The call executor: admission of raw records, concurrent runs, cancellation, ordered acks."""
 
 from .cancellations import CancellationBook
-from .executor import CallExecutor, CallGuard, ExecutorStats, ResultSink, Run, Seal, Sealed
+from .executor import CallExecutor, ExecutorStats
+from .guarding import (
+    Answered,
+    BatchSink,
+    CallGuard,
+    Claimed,
+    Opening,
+    ResultSink,
+    Run,
+    Seal,
+    Sealed,
+)
 from .intake import Admission, Refusal, admit
 from .offsets import OffsetTracker
 from .outcome import CallOutcome, completed_event, rejected_event
-from .runner import run_tool
+from .runner import run_tool, start_tool
 
 __all__ = [
     "Admission",
+    "Answered",
+    "BatchSink",
     "CallExecutor",
     "CallGuard",
     "CallOutcome",
     "CancellationBook",
+    "Claimed",
     "ExecutorStats",
     "OffsetTracker",
+    "Opening",
     "Refusal",
     "ResultSink",
     "Run",
@@ -24,4 +39,5 @@ __all__ = [
     "completed_event",
     "rejected_event",
     "run_tool",
+    "start_tool",
 ]

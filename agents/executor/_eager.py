@@ -13,7 +13,7 @@ import asyncio
 from collections.abc import Coroutine, Generator
 from typing import Any
 
-__all__ = ["run_until"]
+__all__ = ["Resumed", "run_until"]
 
 
 async def run_until(coro: Coroutine[Any, Any, Any], deadline: float) -> Any:
@@ -23,10 +23,10 @@ async def run_until(coro: Coroutine[Any, Any, Any], deadline: float) -> Any:
     except StopIteration as done:
         return done.value
     async with asyncio.timeout_at(deadline):
-        return await _Resumed(coro, waiting_on)
+        return await Resumed(coro, waiting_on)
 
 
-class _Resumed:
+class Resumed:
     """Awaiting it continues ``coro`` from the first thing it yielded to the task.
 
     The task sends None (the awaited future is done) or throws (cancellation,

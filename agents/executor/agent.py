@@ -2,8 +2,8 @@
 
 Kept thin: each record is handed to :func:`admit` and the :class:`CallExecutor`;
 the agent's own work is bookkeeping of offsets. ``calls`` records come straight
-from Faust's consumer (:meth:`ExecutorAgent.take_call`, the hot path, without
-Faust's stream events); ``cancellations`` is a plain Faust agent. A record is
+from Faust's consumer, a fetch at a time (:meth:`ExecutorAgent.take_calls`, the
+hot path, without Faust's stream events); ``cancellations`` is a plain Faust agent. A record is
 acked only once its result (or dead letter) is acknowledged by the broker and
 every earlier record of its partition is too (:class:`OffsetTracker`), so a
 commit never skips a call.
@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections.abc import AsyncIterable, Callable
+from collections.abc import AsyncIterable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -29,8 +29,9 @@ from async_toolformer.schemas import (
 )
 
 from ..tools import ToolRegistry
-from .executor import CallExecutor, ResultSink, Sealed
-from .intake import Refusal, admit
+from .executor import CallExecutor
+from .guarding import ResultSink, Sealed
+from .intake import Admission, Refusal, admit
 from .offsets import OffsetTracker
 from .outcome import rejected_event
 from .ports import EventPublisher, ExecutorObserver, NullObserver
@@ -51,6 +52,13 @@ class ResultPublisher:
         await self.publisher.publish(self.topic, result.session_id.encode(), sealed.wire)
         self.observer.result(result)
 
+    async def many(self, results: Sequence[Sealed]) -> None:
+        """All of ``results`` at once: a batch per partition (the executor's ``sink_many``)."""
+        await self.publisher.publish_many(
+            self.topic, [(s.event.session_id.encode(), s.wire) for s in results])
+        for sealed in results:
+            self.observer.result(sealed.event)
+
 
 @dataclass
 class ExecutorAgent:
@@ -69,30 +77,46 @@ class ExecutorAgent:
     accepting: bool = True
     _side_tasks: set[asyncio.Task[Any]] = field(default_factory=set)
 
-    async def take_call(self, record: Any) -> None:
-        """Tap of ``calls``: each record straight from Faust's consumer, in partition order.
+    async def take_calls(self, records: Sequence[Any]) -> None:
+        """Tap of ``calls``: records straight from Faust's consumer, a fetch at a time.
 
-        Waits while the worker is at its cap on calls in flight, which holds up
-        the consumer: backpressure instead of an unbounded buffer.
+        Admitted calls start together (:meth:`CallExecutor.submit_batch`). Waits
+        while the worker is at its cap on calls in flight, which holds up the
+        consumer: backpressure instead of an unbounded buffer.
         """
         if not self.accepting:
-            return  # shutting down: this record stays uncommitted and is redelivered
-        tp, offset = record.tp, record.offset
+            return  # shutting down: these records stay uncommitted and are redelivered
         received_at = datetime.now(UTC)
-        verdict = admit(record.value, record.key, self.registry,
-                        max_bytes=self.max_payload_bytes)
-        task: asyncio.Task[Any]
-        if isinstance(verdict, Refusal):
-            self.tracker.start(tp, offset, record)
-            task = asyncio.create_task(self._refuse(verdict, record, received_at))
-            self._side_tasks.add(task)
-            task.add_done_callback(self._side_tasks.discard)
-        else:
-            await self.executor.reserve()
-            self.tracker.start(tp, offset, record)
-            task = self.executor.submit(verdict.request, verdict.spec, verdict.arguments,
-                                        received_at=received_at)
-        task.add_done_callback(functools.partial(self._finished, tp=tp, offset=offset))
+        admitted: list[tuple[Admission, Any]] = []
+        try:
+            for record in records:
+                verdict = admit(record.value, record.key, self.registry,
+                                max_bytes=self.max_payload_bytes)
+                if isinstance(verdict, Refusal):
+                    self.tracker.start(record.tp, record.offset, record)
+                    task = asyncio.create_task(self._refuse(verdict, record, received_at))
+                    self._side_tasks.add(task)
+                    task.add_done_callback(self._side_tasks.discard)
+                    task.add_done_callback(self._finisher(record))
+                    continue
+                if admitted and not self.executor.has_room():
+                    self._submit(admitted, received_at)  # those reserved must not wait on us
+                    admitted = []
+                await self.executor.reserve()
+                self.tracker.start(record.tp, record.offset, record)
+                admitted.append((verdict, record))
+        finally:  # even when cut short: a reserved and tracked call must run
+            self._submit(admitted, received_at)
+
+    def _submit(self, admitted: list[tuple[Admission, Any]], received_at: datetime) -> None:
+        if not admitted:
+            return
+        futures = self.executor.submit_batch([a for a, _ in admitted], received_at=received_at)
+        for future, (_, record) in zip(futures, admitted, strict=True):
+            future.add_done_callback(self._finisher(record))
+
+    def _finisher(self, record: Any) -> Callable[[asyncio.Future[Any]], None]:
+        return functools.partial(self._finished, tp=record.tp, offset=record.offset)
 
     def partitions_revoked(self, partitions: set[Any]) -> None:
         """Forget the records of revoked partitions: their offsets stay uncommitted.
@@ -141,8 +165,8 @@ class ExecutorAgent:
         logger.warning("dead letter from %s[%d]@%d: %s: %s", message.topic, message.partition,
                        message.offset, reason.value, error)
 
-    def _finished(self, task: asyncio.Task[Any], tp: Any, offset: int) -> None:
-        if task.cancelled() or task.exception() is not None:
+    def _finished(self, done: asyncio.Future[Any], tp: Any, offset: int) -> None:
+        if done.cancelled() or done.exception() is not None:
             return  # no acknowledged result: the offset stays uncommitted and is redelivered
         for record in self.tracker.finish(tp, offset):
             self.ack(record)

@@ -1,22 +1,31 @@
 """The call executor: runs many calls at once, bounded, cancellable, each ending in one result.
 
-Parallelism inside a worker comes from one asyncio task per call. Two bounds
-keep it honest: a worker-wide cap (``reserve`` blocks the consumer loop when it
-is reached, so the worker stops pulling from Kafka instead of dropping or
-buffering without limit) and optional per-tool caps (a call past its tool's cap
-waits in that tool's queue without holding up other tools).
+Parallelism inside a worker comes from asyncio. Two bounds keep it honest: a
+worker-wide cap (``reserve`` blocks the consumer loop when it is reached, so the
+worker stops pulling from Kafka instead of dropping or buffering without limit)
+and optional per-tool caps (a call past its tool's cap waits in that tool's
+queue without holding up other tools).
+
+Two ways in. ``submit`` gives one call a task of its own. ``submit_batch`` takes
+the calls of one fetch together: one task claims them all in one round trip,
+starts each tool at once, records and publishes those that finished without
+waiting (most of them, for quick tools) in one round trip each, and gives a task
+only to a call whose tool has to wait. A call the batch cannot decide (a
+duplicate in flight, a tool with a cap, a claim held elsewhere) goes to
+``submit``'s path, so both ways keep the same semantics.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 from async_toolformer.schemas import (
     BranchCancelled,
@@ -24,44 +33,27 @@ from async_toolformer.schemas import (
     Cancellation,
     ToolCallCompleted,
     ToolCallRequested,
-    encode,
 )
 
 from ..tools import ToolSpec
 from .cancellations import CancellationBook
+from .guarding import (
+    Answered,
+    BatchSink,
+    CallGuard,
+    Claimed,
+    Opening,
+    ResultSink,
+    Seal,
+    Sealed,
+)
+from .intake import Admission
 from .outcome import CallOutcome, completed_event
-from .runner import run_tool
+from .runner import Rest, run_tool, start_tool
 
 logger = logging.getLogger(__name__)
 
-
-@dataclass(frozen=True, slots=True)
-class Sealed:
-    """A terminal result and its wire bytes, encoded once for both the ledger and the topic."""
-
-    event: ToolCallCompleted
-    wire: bytes
-
-    @classmethod
-    def of(cls, event: ToolCallCompleted) -> Sealed:
-        return cls(event, encode(event))
-
-
-ResultSink = Callable[[Sealed], Awaitable[None]]
-Run = Callable[[], Awaitable[CallOutcome]]
-Seal = Callable[[CallOutcome], Sealed]
-
-
-class CallGuard(Protocol):
-    """Stands around the run of one call: rate limits, the execution ledger.
-
-    It may answer without running (a result already recorded, a limit that
-    rejects); otherwise it calls ``run`` and turns the outcome into the terminal
-    event with ``seal``, which it may record before returning it.
-    """
-
-    async def guard(self, request: ToolCallRequested, spec: ToolSpec, run: Run,
-                    seal: Seal) -> Sealed: ...
+_UNGUARDED = Claimed(0)  # no guard: every call of a batch may simply run
 
 
 @dataclass(slots=True)
@@ -69,6 +61,16 @@ class _Running:
     request: ToolCallRequested
     task: asyncio.Task[ToolCallCompleted]
     cancel_reason: str | None = None
+
+
+@dataclass(slots=True)
+class _Entry:
+    """One call of a batch and the future its caller waits on."""
+
+    admission: Admission
+    received_at: datetime
+    done: asyncio.Future[ToolCallCompleted]
+    handed_over: bool = False  # to a task of its own, which settles ``done``
 
 
 @dataclass(slots=True)
@@ -89,6 +91,7 @@ class CallExecutor:
         *,
         worker_id: str,
         sink: ResultSink,
+        sink_many: BatchSink | None = None,
         max_in_flight: int = 10_000,
         tool_concurrency: Mapping[str, int] | None = None,
         default_timeout_s: float = 30.0,
@@ -97,6 +100,7 @@ class CallExecutor:
     ) -> None:
         self._worker_id = worker_id
         self._sink = sink
+        self._sink_many = sink_many or self._each_to_sink
         self._slots = asyncio.Semaphore(max_in_flight)
         self._tool_slots = {
             name: asyncio.Semaphore(n) for name, n in (tool_concurrency or {}).items()
@@ -106,12 +110,18 @@ class CallExecutor:
         self._threads = ThreadPoolExecutor(max_workers=thread_workers, thread_name_prefix="tool")
         self._running: dict[str, _Running] = {}
         self._by_session: dict[str, set[str]] = {}
+        self._opening: set[str] = set()  # call_ids of batches not yet past their claims
+        self._batches: set[asyncio.Task[None]] = set()
         self.cancellations = CancellationBook()
         self.stats = ExecutorStats()
         self.on_queue_wait: Callable[[str, float], None] | None = None
 
+    def has_room(self) -> bool:
+        """Whether ``reserve`` would return at once."""
+        return not self._slots.locked()
+
     async def reserve(self) -> None:
-        """Wait for room under the worker-wide cap; call once before each ``submit``."""
+        """Wait for room under the worker-wide cap; call once before each submitted call."""
         await self._slots.acquire()
 
     def submit(self, request: ToolCallRequested, spec: ToolSpec, arguments: dict[str, Any],
@@ -122,12 +132,42 @@ class CallExecutor:
             task = asyncio.create_task(self._follow(existing.task))
         else:
             task = asyncio.create_task(self._execute(request, spec, arguments, received_at))
-            self._running[request.call_id] = _Running(request, task)
-            self._by_session.setdefault(request.session_id, set()).add(request.call_id)
+            self._track(request, task)
         self.stats.in_flight += 1
         self.stats.started += 1
         task.add_done_callback(self._release)
         return task
+
+    def submit_batch(self, admissions: Sequence[Admission], *, received_at: datetime
+                     ) -> list[asyncio.Future[ToolCallCompleted]]:
+        """Start the calls of one fetch; each future ends once its result is published.
+
+        Needs one prior ``reserve`` per call. A future that ends cancelled or with
+        an error had no result published (the worker is shutting down, say).
+        """
+        loop = asyncio.get_running_loop()
+        batchable = self._guard is None or self._guard.batchable
+        futures: list[asyncio.Future[ToolCallCompleted]] = []
+        batch: list[_Entry] = []
+        for admission in admissions:
+            call_id = admission.request.call_id
+            if (not batchable or call_id in self._running or call_id in self._opening
+                    or admission.spec.name in self._tool_slots):
+                futures.append(self.submit(admission.request, admission.spec,
+                                           admission.arguments, received_at=received_at))
+                continue
+            done: asyncio.Future[ToolCallCompleted] = loop.create_future()
+            done.add_done_callback(self._release)
+            self._opening.add(call_id)
+            batch.append(_Entry(admission, received_at, done))
+            futures.append(done)
+        if batch:
+            self.stats.in_flight += len(batch)
+            self.stats.started += len(batch)
+            task = loop.create_task(self._execute_batch(batch))
+            self._batches.add(task)
+            task.add_done_callback(self._batches.discard)
+        return futures
 
     def cancel(self, cancellation: Cancellation) -> int:
         """Remember ``cancellation`` and cancel the matching running calls; return how many."""
@@ -145,46 +185,54 @@ class CallExecutor:
         return hit
 
     def running(self) -> int:
-        return len(self._running)
+        return len(self._running) + len(self._opening)
 
     async def drain(self, timeout_s: float) -> int:
         """Wait up to ``timeout_s`` for running calls to finish; return how many are left."""
-        tasks = [r.task for r in self._running.values()]
-        if tasks:
-            await asyncio.wait(tasks, timeout=timeout_s)
-        return len(self._running)
+        deadline = time.monotonic() + timeout_s
+        while tasks := [t for t in (*self._batches, *(r.task for r in self._running.values()))
+                        if not t.done()]:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            await asyncio.wait(tasks, timeout=left)
+        return self.running()
 
     async def close(self) -> None:
-        for running in list(self._running.values()):
-            running.task.cancel()
+        for task in [*self._batches, *(r.task for r in self._running.values())]:
+            task.cancel()
         self._threads.shutdown(wait=False, cancel_futures=True)
 
-    async def _execute(self, request: ToolCallRequested, spec: ToolSpec,
-                       arguments: dict[str, Any], received_at: datetime) -> ToolCallCompleted:
-        def seal(outcome: CallOutcome) -> Sealed:
-            return Sealed.of(completed_event(request, outcome, worker_id=self._worker_id,
-                                             received_at=received_at))
+    # -- one call, one task ---------------------------------------------------------------
 
+    async def _execute(self, request: ToolCallRequested, spec: ToolSpec,
+                       arguments: dict[str, Any], received_at: datetime, *,
+                       opened: Claimed | None = None, begun: Rest | None = None
+                       ) -> ToolCallCompleted:
+        seal = self._sealer(request, received_at)
         try:
-            sealed = await self._guarded(request, spec, arguments, seal)
+            sealed = await self._guarded(request, spec, arguments, seal, opened=opened,
+                                         begun=begun)
         except asyncio.CancelledError:
             reason = self._cancel_reason(request)
             if reason is None:
                 raise  # the worker is shutting down: no result, the offset stays uncommitted
             sealed = seal(CallOutcome.failed(CallStatus.CANCELLED, "Cancelled", reason))
         finally:
+            if begun is not None:
+                begun.close()  # a no-op once awaited; a rest never started must not leak
             self._forget(request)
-        result = sealed.event
-        self.stats.finished += 1
-        self.stats.by_status[result.status] = self.stats.by_status.get(result.status, 0) + 1
+        self._count(sealed.event)
         await self._sink(sealed)
-        return result
+        return sealed.event
 
     async def _guarded(self, request: ToolCallRequested, spec: ToolSpec,
-                       arguments: dict[str, Any], seal: Seal) -> Sealed:
-        reason = self.cancellations.reason(request.session_id, request.branch_id)
-        if reason is not None:
-            return seal(CallOutcome.failed(CallStatus.CANCELLED, "Cancelled", reason))
+                       arguments: dict[str, Any], seal: Seal, *, opened: Claimed | None,
+                       begun: Rest | None) -> Sealed:
+        if opened is None:  # a batch checked cancellations before it claimed
+            reason = self.cancellations.reason(request.session_id, request.branch_id)
+            if reason is not None:
+                return seal(CallOutcome.failed(CallStatus.CANCELLED, "Cancelled", reason))
         timeout_s = request.timeout_s or spec.timeout_s or self._default_timeout_s
         limit = self._tool_slots.get(spec.name)
         if limit is not None:  # only a tool with a cap has a queue to wait in
@@ -194,7 +242,11 @@ class CallExecutor:
                 self.on_queue_wait(spec.name, time.monotonic() - queued)
         try:
             async def run() -> CallOutcome:
+                nonlocal begun
+                rest, begun = begun, None  # the first run may continue one a batch began
                 try:
+                    if rest is not None:
+                        return await rest
                     return await run_tool(spec, arguments, timeout_s=timeout_s,
                                           threads=self._threads)
                 except asyncio.CancelledError:
@@ -205,20 +257,163 @@ class CallExecutor:
 
             if self._guard is None:
                 return seal(await run())
+            if opened is not None:
+                return await self._guard.run_opened(request, spec, opened, run, seal)
             return await self._guard.guard(request, spec, run, seal)
         finally:
             if limit is not None:
                 limit.release()
-
-    def _cancel_reason(self, request: ToolCallRequested) -> str | None:
-        running = self._running.get(request.call_id)
-        return running.cancel_reason if running is not None else None
 
     async def _follow(self, task: asyncio.Task[ToolCallCompleted]) -> ToolCallCompleted:
         """A redelivered call that is still running here: answer with the first run's result."""
         result = await asyncio.shield(task)
         await self._sink(Sealed.of(result))
         return result
+
+    # -- the calls of one fetch, one task -------------------------------------------------
+
+    async def _execute_batch(self, batch: list[_Entry]) -> None:
+        ready: list[tuple[_Entry, Sealed]] = []
+        try:
+            runnable: list[_Entry] = []
+            for entry in batch:  # cancelled before they arrived: no claim, no run
+                cancelled = self._cancelled(entry)
+                if cancelled is None:
+                    runnable.append(entry)
+                else:
+                    ready.append((entry, cancelled))
+            openings = await self._open(runnable)
+            finished, dropped = self._start_all(runnable, openings, ready)
+            if dropped and self._guard is not None:
+                await self._guard.release_many(dropped)
+            await self._record(finished, ready)
+            self._opening.difference_update(e.admission.request.call_id for e in batch)
+            await self._publish(ready)
+        except asyncio.CancelledError:
+            self._abandon(batch, None)
+            raise
+        except Exception as exc:  # e.g. a ledger entry that is not a record: logged per call
+            self._abandon(batch, exc)
+
+    def _abandon(self, batch: list[_Entry], error: Exception | None) -> None:
+        """End the batch's unsettled calls without a result: their offsets stay uncommitted."""
+        self._opening.difference_update(e.admission.request.call_id for e in batch)
+        for entry in batch:
+            if entry.handed_over or entry.done.done():
+                continue
+            if error is None:
+                entry.done.cancel()
+            else:
+                entry.done.set_exception(error)
+
+    async def _open(self, entries: list[_Entry]) -> list[Opening]:
+        if not entries:
+            return []
+        if self._guard is None:
+            return [_UNGUARDED] * len(entries)
+        return await self._guard.open_many([e.admission.request for e in entries])
+
+    def _start_all(self, entries: list[_Entry], openings: list[Opening],
+                   ready: list[tuple[_Entry, Sealed]]
+                   ) -> tuple[list[tuple[_Entry, Claimed, Sealed]],
+                              list[tuple[ToolCallRequested, Claimed]]]:
+        """Start each claimed tool; those done at once are returned to be recorded."""
+        finished: list[tuple[_Entry, Claimed, Sealed]] = []
+        dropped: list[tuple[ToolCallRequested, Claimed]] = []
+        for entry, opening in zip(entries, openings, strict=True):
+            request = entry.admission.request
+            if opening is None:
+                self._hand_over(entry)
+            elif isinstance(opening, Answered):
+                ready.append((entry, opening.sealed))
+            elif (cancelled := self._cancelled(entry)) is not None:  # while it was claimed
+                ready.append((entry, cancelled))
+                if opening is not _UNGUARDED:
+                    dropped.append((request, opening))
+            elif opening.after is not None:  # taken over: the guard decides if it may run
+                self._hand_over(entry, opened=opening)
+            else:
+                admission = entry.admission
+                spec = admission.spec
+                begun = start_tool(
+                    spec, admission.arguments, threads=self._threads,
+                    timeout_s=request.timeout_s or spec.timeout_s or self._default_timeout_s)
+                if isinstance(begun, CallOutcome):
+                    finished.append((entry, opening, self._sealer(request, entry.received_at)(
+                        begun)))
+                else:
+                    self._hand_over(entry, opened=opening, begun=begun)
+        return finished, dropped
+
+    async def _record(self, finished: list[tuple[_Entry, Claimed, Sealed]],
+                      ready: list[tuple[_Entry, Sealed]]) -> None:
+        if not finished:
+            return
+        if self._guard is None:
+            ready.extend((entry, sealed) for entry, _, sealed in finished)
+            return
+        recorded = await self._guard.record_many(
+            [(entry.admission.request, claimed, sealed) for entry, claimed, sealed in finished])
+        for (entry, _, sealed), kept in zip(finished, recorded, strict=True):
+            if kept:
+                ready.append((entry, sealed))
+            else:  # the claim was lost meanwhile: ask again, call by call
+                logger.warning("lost the lease of call %s while it ran; answering with what "
+                               "the ledger holds", entry.admission.request.call_id)
+                self._hand_over(entry)
+
+    async def _publish(self, ready: list[tuple[_Entry, Sealed]]) -> None:
+        if not ready:
+            return
+        for _, sealed in ready:
+            self._count(sealed.event)
+        await self._sink_many([sealed for _, sealed in ready])
+        for entry, sealed in ready:
+            if not entry.done.done():
+                entry.done.set_result(sealed.event)
+
+    def _hand_over(self, entry: _Entry, *, opened: Claimed | None = None,
+                   begun: Rest | None = None) -> None:
+        """Give one call of a batch a task of its own, on ``submit``'s path."""
+        admission = entry.admission
+        opened = None if opened is _UNGUARDED else opened
+        task = asyncio.create_task(self._execute(
+            admission.request, admission.spec, admission.arguments, entry.received_at,
+            opened=opened, begun=begun))
+        self._track(admission.request, task)
+        entry.handed_over = True
+        task.add_done_callback(functools.partial(_settle, entry.done))
+
+    def _cancelled(self, entry: _Entry) -> Sealed | None:
+        request = entry.admission.request
+        reason = self.cancellations.reason(request.session_id, request.branch_id)
+        if reason is None:
+            return None
+        outcome = CallOutcome.failed(CallStatus.CANCELLED, "Cancelled", reason)
+        return self._sealer(request, entry.received_at)(outcome)
+
+    async def _each_to_sink(self, results: Sequence[Sealed]) -> None:
+        await asyncio.gather(*(self._sink(sealed) for sealed in results))
+
+    # -- bookkeeping ----------------------------------------------------------------------
+
+    def _sealer(self, request: ToolCallRequested, received_at: datetime) -> Seal:
+        def seal(outcome: CallOutcome) -> Sealed:
+            return Sealed.of(completed_event(request, outcome, worker_id=self._worker_id,
+                                             received_at=received_at))
+        return seal
+
+    def _count(self, result: ToolCallCompleted) -> None:
+        self.stats.finished += 1
+        self.stats.by_status[result.status] = self.stats.by_status.get(result.status, 0) + 1
+
+    def _track(self, request: ToolCallRequested, task: asyncio.Task[ToolCallCompleted]) -> None:
+        self._running.setdefault(request.call_id, _Running(request, task))
+        self._by_session.setdefault(request.session_id, set()).add(request.call_id)
+
+    def _cancel_reason(self, request: ToolCallRequested) -> str | None:
+        running = self._running.get(request.call_id)
+        return running.cancel_reason if running is not None else None
 
     def _forget(self, request: ToolCallRequested) -> None:
         self._running.pop(request.call_id, None)
@@ -228,8 +423,21 @@ class CallExecutor:
             if not calls:
                 del self._by_session[request.session_id]
 
-    def _release(self, task: asyncio.Task[ToolCallCompleted]) -> None:
+    def _release(self, done: asyncio.Future[ToolCallCompleted]) -> None:
         self.stats.in_flight -= 1
         self._slots.release()
-        if not task.cancelled() and (error := task.exception()) is not None:
+        if not done.cancelled() and (error := done.exception()) is not None:
             logger.error("a call ended without a published result: %r", error, exc_info=error)
+
+
+def _settle(done: asyncio.Future[ToolCallCompleted], task: asyncio.Task[ToolCallCompleted]
+            ) -> None:
+    """Pass a handed-over call's end to the future its batch gave out."""
+    if done.done():
+        return
+    if task.cancelled():
+        done.cancel()
+    elif (error := task.exception()) is not None:
+        done.set_exception(error)
+    else:
+        done.set_result(task.result())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
 
 from async_toolformer.schemas import DeadLetterReason, ToolCallCompleted
@@ -11,6 +12,11 @@ class EventPublisher(Protocol):
     """Publishes encoded events and returns once the broker has acknowledged them."""
 
     async def publish(self, topic: str, key: bytes | None, value: bytes) -> None: ...
+
+    async def publish_many(self, topic: str, records: Sequence[tuple[bytes | None, bytes]]
+                           ) -> None:
+        """Publish (key, value) records together; returns once the broker has them all."""
+        ...
 
 
 class ExecutorObserver(Protocol):

@@ -4,12 +4,18 @@ Every path ends in a :class:`CallOutcome`; nothing a tool does (raise, hang,
 return something JSON cannot hold) escapes as an exception, so a call can never
 get stuck. Cancellation is the one exception allowed through: the executor owns
 it and answers ``cancelled`` with the reason it was given.
+
+:func:`start_tool` runs the first attempt up to its first suspension, outside
+any task: most tools (``echo``, a cache hit) finish right there, and a batch of
+them then needs no task, no timer and no wake-up per call. :func:`run_tool` is
+the same in one await.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
+from collections.abc import Coroutine
 from concurrent.futures import Executor
 from datetime import UTC, datetime
 from typing import Any
@@ -20,40 +26,66 @@ from async_toolformer.schemas import CallStatus
 
 from ..exceptions import ToolFailure
 from ..tools import ToolSpec
-from ._eager import run_until
+from ._eager import Resumed, run_until
 from .outcome import CallOutcome
 
+Rest = Coroutine[Any, Any, CallOutcome]
 
-async def run_tool(
-    spec: ToolSpec,
-    arguments: dict[str, Any],
-    *,
-    timeout_s: float,
-    threads: Executor | None = None,
-) -> CallOutcome:
-    """Run ``spec`` with validated ``arguments`` under its retry policy."""
+
+def start_tool(spec: ToolSpec, arguments: dict[str, Any], *, timeout_s: float,
+               threads: Executor | None = None) -> CallOutcome | Rest:
+    """The outcome if the first attempt ends without waiting, else the rest to await.
+
+    The deadline counts from now either way, and is armed only once the tool
+    waits: code that has not yet suspended cannot be interrupted anyway.
+    """
     started = datetime.now(UTC)
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    if not spec.is_async:
+        return _attempts(spec, arguments, threads, timeout_s, started, attempt=1)
+    coro = spec.fn(**arguments)
+    try:
+        waiting_on = coro.send(None)
+    except StopIteration as done:
+        return _ok(spec, done.value, 1, started)
+    except Exception as exc:
+        if not spec.retry.should_retry(exc, 1):
+            return _failed(spec, exc, 1, started, timeout_s)
+        return _attempts(spec, arguments, threads, timeout_s, started, attempt=2, backoff=True)
+    return _attempts(spec, arguments, threads, timeout_s, started, attempt=1,
+                     first=(Resumed(coro, waiting_on), deadline))
+
+
+async def run_tool(spec: ToolSpec, arguments: dict[str, Any], *, timeout_s: float,
+                   threads: Executor | None = None) -> CallOutcome:
+    """Run ``spec`` with validated ``arguments`` under its retry policy."""
+    begun = start_tool(spec, arguments, timeout_s=timeout_s, threads=threads)
+    return begun if isinstance(begun, CallOutcome) else await begun
+
+
+async def _attempts(spec: ToolSpec, arguments: dict[str, Any], threads: Executor | None,
+                    timeout_s: float, started: datetime, *, attempt: int,
+                    first: tuple[Resumed, float] | None = None,
+                    backoff: bool = False) -> CallOutcome:
+    """Attempts from ``attempt`` on; ``first`` is attempt 1 already under way."""
     loop = asyncio.get_running_loop()
-    attempt = 0
+    if backoff:
+        await asyncio.sleep(spec.retry.delay_s(attempt - 1))
     while True:
-        attempt += 1
         try:
-            value = await _invoke(spec, arguments, threads, deadline=loop.time() + timeout_s)
-        except TimeoutError as exc:
-            if spec.retry.should_retry(exc, attempt):
-                await asyncio.sleep(spec.retry.delay_s(attempt))
-                continue
-            return CallOutcome.failed(
-                CallStatus.TIMEOUT, "Timeout", f"{spec.name} did not finish within {timeout_s:g}s",
-                retryable=True, attempts=attempt, started_at=started)
+            if first is not None:
+                resumed, deadline = first
+                first = None
+                async with asyncio.timeout_at(deadline):
+                    value = await resumed
+            else:
+                value = await _invoke(spec, arguments, threads, deadline=loop.time() + timeout_s)
         except Exception as exc:
-            if spec.retry.should_retry(exc, attempt):
-                await asyncio.sleep(spec.retry.delay_s(attempt))
-                continue
-            retryable = exc.retryable if isinstance(exc, ToolFailure) else False
-            return CallOutcome.failed(
-                CallStatus.ERROR, type(exc).__name__, str(exc) or repr(exc),
-                retryable=retryable, attempts=attempt, started_at=started)
+            if not spec.retry.should_retry(exc, attempt):
+                return _failed(spec, exc, attempt, started, timeout_s)
+            await asyncio.sleep(spec.retry.delay_s(attempt))
+            attempt += 1
+            continue
         return _ok(spec, value, attempt, started)
 
 
@@ -64,6 +96,18 @@ async def _invoke(spec: ToolSpec, arguments: dict[str, Any], threads: Executor |
     loop = asyncio.get_running_loop()
     async with asyncio.timeout_at(deadline):
         return await loop.run_in_executor(threads, functools.partial(spec.fn, **arguments))
+
+
+def _failed(spec: ToolSpec, exc: Exception, attempts: int, started: datetime,
+            timeout_s: float) -> CallOutcome:
+    if isinstance(exc, TimeoutError):
+        return CallOutcome.failed(
+            CallStatus.TIMEOUT, "Timeout", f"{spec.name} did not finish within {timeout_s:g}s",
+            retryable=True, attempts=attempts, started_at=started)
+    retryable = exc.retryable if isinstance(exc, ToolFailure) else False
+    return CallOutcome.failed(
+        CallStatus.ERROR, type(exc).__name__, str(exc) or repr(exc),
+        retryable=retryable, attempts=attempts, started_at=started)
 
 
 def _ok(spec: ToolSpec, value: Any, attempts: int, started: datetime) -> CallOutcome:

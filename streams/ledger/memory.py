@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from .claims import Claim
 from .model import LedgerModel
@@ -41,3 +41,15 @@ class InMemoryLedger:
     async def lookup(self, call_id: str) -> bytes | None:
         """See :meth:`ExecutionLedger.lookup`."""
         return self.model.lookup(call_id, self._clock())
+
+    async def claim_many(self, requests: Sequence[tuple[str, str]]) -> list[Claim]:
+        """See :meth:`ExecutionLedger.claim_many`."""
+        return [await self.claim(call_id, worker_id) for call_id, worker_id in requests]
+
+    async def complete_many(self, results: Sequence[tuple[str, int, bytes]]) -> list[bool]:
+        """See :meth:`ExecutionLedger.complete_many`."""
+        return [await self.complete(call_id, token, result) for call_id, token, result in results]
+
+    async def release_many(self, leases: Sequence[tuple[str, int]]) -> list[bool]:
+        """See :meth:`ExecutionLedger.release_many`."""
+        return [await self.release(call_id, token) for call_id, token in leases]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Sequence
 from typing import Protocol
 
 from .claims import Claim
@@ -26,3 +26,10 @@ class Ledger(Protocol):
     def release(self, call_id: str, token: int) -> Awaitable[bool]: ...
 
     def lookup(self, call_id: str) -> Awaitable[bytes | None]: ...
+
+    # One round trip for a whole batch of calls, e.g. the calls of one fetch.
+    async def claim_many(self, requests: Sequence[tuple[str, str]]) -> list[Claim]: ...
+
+    async def complete_many(self, results: Sequence[tuple[str, int, bytes]]) -> list[bool]: ...
+
+    async def release_many(self, leases: Sequence[tuple[str, int]]) -> list[bool]: ...
