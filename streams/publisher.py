@@ -134,16 +134,12 @@ class KafkaPublisher:
             batch = producer.create_batch()
             members: list[tuple[bytes | None, bytes]] = []
             for key, value in group:
-                if batch.append(key=key, value=value, timestamp=None) is None:  # full
-                    if members:
-                        sent.append((await producer.send_batch(batch, topic, partition=partition),
-                                     members))
+                # A batch is full once it holds max_batch_size (its first record always fits).
+                if batch.append(key=key, value=value, timestamp=None) is None:
+                    sent.append((await producer.send_batch(batch, topic, partition=partition),
+                                 members))
                     batch, members = producer.create_batch(), []
-                    if batch.append(key=key, value=value, timestamp=None) is None:
-                        # larger than a batch: ``send`` makes one to its size
-                        sent.append((await producer.send(topic, value, key=key,
-                                                         partition=partition), [(key, value)]))
-                        continue
+                    batch.append(key=key, value=value, timestamp=None)
                 members.append((key, value))
             if members:
                 sent.append((await producer.send_batch(batch, topic, partition=partition),

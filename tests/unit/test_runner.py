@@ -6,7 +6,7 @@ import asyncio
 import random
 
 from async_toolformer.agents.exceptions import ToolFailure
-from async_toolformer.agents.executor import run_tool
+from async_toolformer.agents.executor import CallOutcome, run_tool, start_tool
 from async_toolformer.agents.tools import RetryPolicy, ToolRegistry, tool
 from async_toolformer.schemas import CallStatus
 
@@ -86,3 +86,31 @@ def test_backoff_grows_and_is_capped_with_jitter() -> None:
     assert not policy.should_retry(ToolFailure("x", retryable=True), attempt=10)
     assert policy.should_retry(ToolFailure("x", retryable=True), attempt=1)
     assert not policy.should_retry(ToolFailure("x"), attempt=1)
+
+
+async def test_start_tool_ends_a_call_that_never_waits_at_once() -> None:
+    seen.clear()
+    begun = start_tool(registry.get("shaky"), {"fail_times": 0}, timeout_s=1)
+    assert isinstance(begun, CallOutcome)
+    assert (begun.status, begun.output, begun.attempts) == (CallStatus.OK, "ok", 1)
+
+
+async def test_start_tool_leaves_waits_and_retries_to_be_awaited() -> None:
+    for spec, arguments, status, attempts in [
+        ("shaky", {"fail_times": 1}, CallStatus.OK, 2),  # failed at once, retried
+        ("slow", {}, CallStatus.TIMEOUT, 2),  # waits past its deadline, twice
+        ("sync_square", {"x": 3}, CallStatus.OK, 1),  # a thread is a wait too
+    ]:
+        seen.clear()
+        begun = start_tool(registry.get(spec), arguments, timeout_s=0.05)
+        assert not isinstance(begun, CallOutcome)
+        outcome = await begun
+        assert (outcome.status, outcome.attempts) == (status, attempts)
+
+
+async def test_start_tool_answers_a_failure_that_is_not_retried_at_once() -> None:
+    begun = start_tool(registry.get("raises_value_error"), {}, timeout_s=1)
+    assert isinstance(begun, CallOutcome)
+    assert begun.status is CallStatus.ERROR
+    assert begun.error is not None
+    assert begun.error.type == "ValueError"

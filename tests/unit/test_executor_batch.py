@@ -1,0 +1,172 @@
+"""CallExecutor.submit_batch: a fetch's calls together, with and without the ledger."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from async_toolformer.agents.executor import Admission, CallExecutor, Sealed
+from async_toolformer.agents.tools import ToolRegistry, tool
+from async_toolformer.schemas import (
+    BranchCancelled,
+    CallStatus,
+    SessionCancelled,
+    ToolCallCompleted,
+    ToolCallRequested,
+)
+from async_toolformer.streams.call_guard import LedgerGuard
+from async_toolformer.streams.ledger import Acquired, InMemoryLedger
+
+registry = ToolRegistry()
+runs: list[str] = []
+
+
+@tool(registry=registry)
+async def note(tag: str) -> str:
+    """Answers at once, and notes that it ran."""
+    runs.append(tag)
+    return tag
+
+
+@tool(registry=registry)
+async def nap(tag: str, ms: int) -> str:
+    """Waits, then answers."""
+    runs.append(tag)
+    await asyncio.sleep(ms / 1000)
+    return tag
+
+
+class Published:
+    """The executor's sinks: counts batches and keeps every result."""
+
+    def __init__(self) -> None:
+        self.results: list[ToolCallCompleted] = []
+        self.batches = 0
+
+    async def one(self, sealed: Sealed) -> None:
+        self.results.append(sealed.event)
+
+    async def many(self, sealed: Sequence[Sealed]) -> None:
+        self.batches += 1
+        self.results.extend(s.event for s in sealed)
+
+
+def _executor(published: Published, *, ledger: InMemoryLedger | None = None,
+              **options: object) -> CallExecutor:
+    guard = LedgerGuard(ledger, None, worker_id="w") if ledger is not None else None
+    return CallExecutor(worker_id="w", sink=published.one, sink_many=published.many,
+                        guard=guard, **options)  # type: ignore[arg-type]
+
+
+def _admission(call_id: str, tool_name: str = "note", *, session: str = "s",
+               branch: str = "main", **arguments: object) -> Admission:
+    request = ToolCallRequested(call_id=call_id, session_id=session, branch_id=branch,
+                                tool=tool_name, arguments={"tag": call_id, **arguments})
+    spec = registry.get(tool_name)
+    return Admission(request, spec, spec.validate(request.arguments))
+
+
+async def _submit(executor: CallExecutor, admissions: list[Admission]
+                  ) -> list[asyncio.Future[ToolCallCompleted]]:
+    for _ in admissions:
+        await executor.reserve()
+    return executor.submit_batch(admissions, received_at=datetime.now(UTC))
+
+
+async def test_instant_calls_are_published_as_one_batch() -> None:
+    published = Published()
+    executor = _executor(published, ledger=InMemoryLedger())
+    results = await asyncio.gather(*await _submit(
+        executor, [_admission(f"c{i}") for i in range(20)]))
+    assert [r.output for r in results] == [f"c{i}" for i in range(20)]
+    assert all(r.status is CallStatus.OK and r.attempts == 1 for r in results)
+    assert published.batches == 1
+    assert executor.stats.in_flight == 0
+    assert executor.running() == 0
+
+
+async def test_a_recorded_call_is_answered_from_the_ledger_without_running() -> None:
+    runs.clear()
+    ledger = InMemoryLedger()
+    first, again = Published(), Published()
+    await asyncio.gather(*await _submit(_executor(first, ledger=ledger), [_admission("r1")]))
+    await asyncio.gather(*await _submit(_executor(again, ledger=ledger), [_admission("r1")]))
+    assert runs == ["r1"]
+    assert again.results == first.results  # the recorded event itself
+
+
+async def test_calls_that_wait_run_concurrently_and_can_be_cancelled() -> None:
+    published = Published()
+    executor = _executor(published, ledger=InMemoryLedger())
+    futures = await _submit(executor, [
+        _admission("slow", "nap", branch="b", ms=10_000),
+        *(_admission(f"n{i}", "nap", ms=50) for i in range(10)),
+    ])
+    await asyncio.sleep(0.01)
+    assert executor.cancel(BranchCancelled(session_id="s", branch_id="b", reason="pruned")) == 1
+    results = await asyncio.wait_for(asyncio.gather(*futures), 5)
+    assert results[0].status is CallStatus.CANCELLED
+    assert results[0].error is not None
+    assert results[0].error.message == "pruned"
+    assert all(r.status is CallStatus.OK for r in results[1:])
+
+
+async def test_a_cancelled_session_is_answered_without_a_claim() -> None:
+    runs.clear()
+    ledger = InMemoryLedger()
+    executor = _executor(Published(), ledger=ledger)
+    executor.cancel(SessionCancelled(session_id="gone", reason="bye"))
+    futures = await _submit(executor, [_admission("late", session="gone"), _admission("kept")])
+    late, kept = await asyncio.gather(*futures)
+    assert late.status is CallStatus.CANCELLED
+    assert kept.status is CallStatus.OK
+    assert runs == ["kept"]
+    assert await ledger.lookup("late") is None
+    assert isinstance(await ledger.claim("late", "other"), Acquired)  # nobody holds it
+
+
+async def test_a_duplicate_in_one_batch_runs_once() -> None:
+    runs.clear()
+    published = Published()
+    executor = _executor(published, ledger=InMemoryLedger(lease_ms=300))
+    a, b = await asyncio.wait_for(asyncio.gather(*await _submit(
+        executor, [_admission("dup"), _admission("dup")])), 5)
+    assert runs == ["dup"]
+    assert a == b
+    assert len(published.results) == 2
+
+
+async def test_a_tool_with_a_cap_keeps_its_queue() -> None:
+    published = Published()
+    executor = _executor(published, tool_concurrency={"nap": 2})
+    started = asyncio.get_running_loop().time()
+    results = await asyncio.gather(*await _submit(
+        executor, [_admission(f"q{i}", "nap", ms=100) for i in range(4)]))
+    assert all(r.status is CallStatus.OK for r in results)
+    assert asyncio.get_running_loop().time() - started >= 0.2  # two rounds of two
+    assert published.batches == 0  # each went its own way
+
+
+async def test_without_a_ledger_a_batch_still_runs_each_call_once() -> None:
+    runs.clear()
+    published = Published()
+    executor = _executor(published)
+    futures = await _submit(executor, [_admission("x"), _admission("y", "nap", ms=20)])
+    x, y = await asyncio.gather(*futures)
+    assert (x.output, y.output) == ("x", "y")
+    assert sorted(runs) == ["x", "y"]
+    assert published.batches == 1
+    assert len(published.results) == 2
+
+
+async def test_close_ends_a_batch_without_results() -> None:
+    published = Published()
+    executor = _executor(published, ledger=InMemoryLedger())
+    futures = await _submit(executor, [_admission("hang", "nap", ms=60_000)])
+    await asyncio.sleep(0.01)
+    await executor.close()
+    await asyncio.wait(futures, timeout=1)
+    assert futures[0].cancelled()
+    assert published.results == []
+    assert executor.stats.in_flight == 0
