@@ -117,14 +117,13 @@ class LedgerGuard:
             logger.warning("could not release the claims of %d calls; their leases will expire",
                            len(held))
 
-    async def run_opened(self, request: ToolCallRequested, spec: ToolSpec, claimed: Claimed,
-                         run: Run, seal: Seal) -> Sealed:
+    async def hold(self, request: ToolCallRequested, spec: ToolSpec, claimed: Claimed,
+                   run: Run, seal: Seal) -> Sealed:
         ledger = self._ledger
         if ledger is None:
             return seal(await self._limited(request, spec, run))
-        sealed = await self._run_recorded(ledger, request, spec, run=run, seal=seal,
-                                          claimed=claimed)
-        return sealed if sealed is not None else await self.guard(request, spec, run, seal)
+        return await self._run_claimed(ledger, request, spec, run=run, seal=seal,
+                                       token=claimed.lease, takeover_from=claimed.after)
 
     async def _run_recorded(self, ledger: Ledger, request: ToolCallRequested, spec: ToolSpec,
                             *, run: Run, seal: Seal, claimed: Claimed) -> Sealed | None:

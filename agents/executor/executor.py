@@ -44,6 +44,7 @@ from .guarding import (
     Claimed,
     Opening,
     ResultSink,
+    Run,
     Seal,
     Sealed,
 )
@@ -59,7 +60,8 @@ _UNGUARDED = Claimed(0)  # no guard: every call of a batch may simply run
 @dataclass(slots=True)
 class _Running:
     request: ToolCallRequested
-    task: asyncio.Task[ToolCallCompleted]
+    task: asyncio.Task[Any]  # what a cancellation cancels
+    ended: asyncio.Future[ToolCallCompleted]  # its published result, for a duplicate to follow
     cancel_reason: str | None = None
 
 
@@ -70,7 +72,11 @@ class _Entry:
     admission: Admission
     received_at: datetime
     done: asyncio.Future[ToolCallCompleted]
-    handed_over: bool = False  # to a task of its own, which settles ``done``
+    handed_over: bool = False  # to a task of its own: the batch no longer settles ``done``
+
+
+# A call that ended, the claim to record its result under (None: nothing to record), the result.
+_Finished = tuple[_Entry, Claimed | None, Sealed]
 
 
 @dataclass(slots=True)
@@ -111,7 +117,8 @@ class CallExecutor:
         self._running: dict[str, _Running] = {}
         self._by_session: dict[str, set[str]] = {}
         self._opening: set[str] = set()  # call_ids of batches not yet past their claims
-        self._batches: set[asyncio.Task[None]] = set()
+        self._batches: set[asyncio.Task[None]] = set()  # batches, and finishes of held calls
+        self._finishing: list[_Finished] = []
         self.cancellations = CancellationBook()
         self.stats = ExecutorStats()
         self.on_queue_wait: Callable[[str, float], None] | None = None
@@ -129,7 +136,7 @@ class CallExecutor:
         """Start ``request``; its result goes to the sink. Needs a prior ``reserve``."""
         existing = self._running.get(request.call_id)
         if existing is not None:
-            task = asyncio.create_task(self._follow(existing.task))
+            task = asyncio.create_task(self._follow(existing.ended))
         else:
             task = asyncio.create_task(self._execute(request, spec, arguments, received_at))
             self._track(request, task)
@@ -206,34 +213,26 @@ class CallExecutor:
     # -- one call, one task ---------------------------------------------------------------
 
     async def _execute(self, request: ToolCallRequested, spec: ToolSpec,
-                       arguments: dict[str, Any], received_at: datetime, *,
-                       opened: Claimed | None = None, begun: Rest | None = None
-                       ) -> ToolCallCompleted:
+                       arguments: dict[str, Any], received_at: datetime) -> ToolCallCompleted:
         seal = self._sealer(request, received_at)
         try:
-            sealed = await self._guarded(request, spec, arguments, seal, opened=opened,
-                                         begun=begun)
+            sealed = await self._guarded(request, spec, arguments, seal)
         except asyncio.CancelledError:
             reason = self._cancel_reason(request)
             if reason is None:
                 raise  # the worker is shutting down: no result, the offset stays uncommitted
             sealed = seal(CallOutcome.failed(CallStatus.CANCELLED, "Cancelled", reason))
         finally:
-            if begun is not None:
-                begun.close()  # a no-op once awaited; a rest never started must not leak
             self._forget(request)
         self._count(sealed.event)
         await self._sink(sealed)
         return sealed.event
 
     async def _guarded(self, request: ToolCallRequested, spec: ToolSpec,
-                       arguments: dict[str, Any], seal: Seal, *, opened: Claimed | None,
-                       begun: Rest | None) -> Sealed:
-        if opened is None:  # a batch checked cancellations before it claimed
-            reason = self.cancellations.reason(request.session_id, request.branch_id)
-            if reason is not None:
-                return seal(CallOutcome.failed(CallStatus.CANCELLED, "Cancelled", reason))
-        timeout_s = request.timeout_s or spec.timeout_s or self._default_timeout_s
+                       arguments: dict[str, Any], seal: Seal) -> Sealed:
+        reason = self.cancellations.reason(request.session_id, request.branch_id)
+        if reason is not None:
+            return seal(CallOutcome.failed(CallStatus.CANCELLED, "Cancelled", reason))
         limit = self._tool_slots.get(spec.name)
         if limit is not None:  # only a tool with a cap has a queue to wait in
             queued = time.monotonic()
@@ -241,39 +240,46 @@ class CallExecutor:
             if self.on_queue_wait is not None:
                 self.on_queue_wait(spec.name, time.monotonic() - queued)
         try:
-            async def run() -> CallOutcome:
-                nonlocal begun
-                rest, begun = begun, None  # the first run may continue one a batch began
-                try:
-                    if rest is not None:
-                        return await rest
-                    return await run_tool(spec, arguments, timeout_s=timeout_s,
-                                          threads=self._threads)
-                except asyncio.CancelledError:
-                    reason = self._cancel_reason(request)
-                    if reason is None:
-                        raise
-                    return CallOutcome.failed(CallStatus.CANCELLED, "Cancelled", reason)
-
+            run = self._runner(request, spec, arguments, None)
             if self._guard is None:
                 return seal(await run())
-            if opened is not None:
-                return await self._guard.run_opened(request, spec, opened, run, seal)
             return await self._guard.guard(request, spec, run, seal)
         finally:
             if limit is not None:
                 limit.release()
 
-    async def _follow(self, task: asyncio.Task[ToolCallCompleted]) -> ToolCallCompleted:
+    def _runner(self, request: ToolCallRequested, spec: ToolSpec, arguments: dict[str, Any],
+                begun: Rest | None) -> Run:
+        """The call's ``run``: the first continues ``begun`` if a batch began it; a
+        cancellation with a reason becomes the ``cancelled`` outcome."""
+        timeout_s = request.timeout_s or spec.timeout_s or self._default_timeout_s
+
+        async def run() -> CallOutcome:
+            nonlocal begun
+            rest, begun = begun, None
+            try:
+                if rest is not None:
+                    return await rest
+                return await run_tool(spec, arguments, timeout_s=timeout_s,
+                                      threads=self._threads)
+            except asyncio.CancelledError:
+                reason = self._cancel_reason(request)
+                if reason is None:
+                    raise
+                return CallOutcome.failed(CallStatus.CANCELLED, "Cancelled", reason)
+
+        return run
+
+    async def _follow(self, ended: asyncio.Future[ToolCallCompleted]) -> ToolCallCompleted:
         """A redelivered call that is still running here: answer with the first run's result."""
-        result = await asyncio.shield(task)
+        result = await asyncio.shield(ended)
         await self._sink(Sealed.of(result))
         return result
 
     # -- the calls of one fetch, one task -------------------------------------------------
 
     async def _execute_batch(self, batch: list[_Entry]) -> None:
-        ready: list[tuple[_Entry, Sealed]] = []
+        finished: list[_Finished] = []
         try:
             runnable: list[_Entry] = []
             for entry in batch:  # cancelled before they arrived: no claim, no run
@@ -281,30 +287,18 @@ class CallExecutor:
                 if cancelled is None:
                     runnable.append(entry)
                 else:
-                    ready.append((entry, cancelled))
+                    finished.append((entry, None, cancelled))
             openings = await self._open(runnable)
-            finished, dropped = self._start_all(runnable, openings, ready)
+            dropped = self._start_all(runnable, openings, finished)
             if dropped and self._guard is not None:
                 await self._guard.release_many(dropped)
-            await self._record(finished, ready)
             self._opening.difference_update(e.admission.request.call_id for e in batch)
-            await self._publish(ready)
+            await self._finish(finished)
         except asyncio.CancelledError:
-            self._abandon(batch, None)
+            self._abandon([e for e in batch if not e.handed_over], None)
             raise
         except Exception as exc:  # e.g. a ledger entry that is not a record: logged per call
-            self._abandon(batch, exc)
-
-    def _abandon(self, batch: list[_Entry], error: Exception | None) -> None:
-        """End the batch's unsettled calls without a result: their offsets stay uncommitted."""
-        self._opening.difference_update(e.admission.request.call_id for e in batch)
-        for entry in batch:
-            if entry.handed_over or entry.done.done():
-                continue
-            if error is None:
-                entry.done.cancel()
-            else:
-                entry.done.set_exception(error)
+            self._abandon([e for e in batch if not e.handed_over], exc)
 
     async def _open(self, entries: list[_Entry]) -> list[Opening]:
         if not entries:
@@ -314,24 +308,24 @@ class CallExecutor:
         return await self._guard.open_many([e.admission.request for e in entries])
 
     def _start_all(self, entries: list[_Entry], openings: list[Opening],
-                   ready: list[tuple[_Entry, Sealed]]
-                   ) -> tuple[list[tuple[_Entry, Claimed, Sealed]],
-                              list[tuple[ToolCallRequested, Claimed]]]:
-        """Start each claimed tool; those done at once are returned to be recorded."""
-        finished: list[tuple[_Entry, Claimed, Sealed]] = []
+                   finished: list[_Finished]) -> list[tuple[ToolCallRequested, Claimed]]:
+        """Start each claimed tool; those done at once join ``finished``.
+
+        Returns the claims of calls cancelled while they were being claimed.
+        """
         dropped: list[tuple[ToolCallRequested, Claimed]] = []
         for entry, opening in zip(entries, openings, strict=True):
             request = entry.admission.request
             if opening is None:
                 self._hand_over(entry)
             elif isinstance(opening, Answered):
-                ready.append((entry, opening.sealed))
+                finished.append((entry, None, opening.sealed))
             elif (cancelled := self._cancelled(entry)) is not None:  # while it was claimed
-                ready.append((entry, cancelled))
+                finished.append((entry, None, cancelled))
                 if opening is not _UNGUARDED:
                     dropped.append((request, opening))
             elif opening.after is not None:  # taken over: the guard decides if it may run
-                self._hand_over(entry, opened=opening)
+                self._hold(entry, opening, None)
             else:
                 admission = entry.admission
                 spec = admission.spec
@@ -339,30 +333,78 @@ class CallExecutor:
                     spec, admission.arguments, threads=self._threads,
                     timeout_s=request.timeout_s or spec.timeout_s or self._default_timeout_s)
                 if isinstance(begun, CallOutcome):
-                    finished.append((entry, opening, self._sealer(request, entry.received_at)(
-                        begun)))
+                    sealed = self._sealer(request, entry.received_at)(begun)
+                    finished.append((entry, None if opening is _UNGUARDED else opening, sealed))
                 else:
-                    self._hand_over(entry, opened=opening, begun=begun)
-        return finished, dropped
+                    self._hold(entry, opening, begun)
+        return dropped
 
-    async def _record(self, finished: list[tuple[_Entry, Claimed, Sealed]],
-                      ready: list[tuple[_Entry, Sealed]]) -> None:
-        if not finished:
-            return
-        if self._guard is None:
-            ready.extend((entry, sealed) for entry, _, sealed in finished)
-            return
-        recorded = await self._guard.record_many(
-            [(entry.admission.request, claimed, sealed) for entry, claimed, sealed in finished])
-        for (entry, _, sealed), kept in zip(finished, recorded, strict=True):
-            if kept:
-                ready.append((entry, sealed))
-            else:  # the claim was lost meanwhile: ask again, call by call
-                logger.warning("lost the lease of call %s while it ran; answering with what "
-                               "the ledger holds", entry.admission.request.call_id)
-                self._hand_over(entry)
+    def _hold(self, entry: _Entry, claimed: Claimed, begun: Rest | None) -> None:
+        """Run a claimed call that has to wait in a task; its result joins the next finish."""
+        task = asyncio.create_task(self._held(entry, claimed, begun))
+        self._track(entry.admission.request, task, entry.done)
+        entry.handed_over = True
+        task.add_done_callback(functools.partial(_settle_failure, entry.done))
 
-    async def _publish(self, ready: list[tuple[_Entry, Sealed]]) -> None:
+    async def _held(self, entry: _Entry, claimed: Claimed, begun: Rest | None) -> None:
+        admission = entry.admission
+        request = admission.request
+        seal = self._sealer(request, entry.received_at)
+        run = self._runner(request, admission.spec, admission.arguments, begun)
+        try:
+            if self._guard is None or claimed is _UNGUARDED:
+                sealed, kept = seal(await run()), None
+            else:
+                sealed = await self._guard.hold(request, admission.spec, claimed, run, seal)
+                kept = claimed
+        except asyncio.CancelledError:
+            reason = self._cancel_reason(request)
+            if reason is None:
+                raise  # the worker is shutting down: no result, the offset stays uncommitted
+            sealed, kept = seal(CallOutcome.failed(CallStatus.CANCELLED, "Cancelled", reason)), None
+        finally:
+            if begun is not None:
+                begun.close()  # a no-op once awaited; a rest never started must not leak
+            self._forget(request)
+        self._finish_soon((entry, kept, sealed))
+
+    def _finish_soon(self, item: _Finished) -> None:
+        """Gather calls that end in the same loop turn into one record and one publish."""
+        self._finishing.append(item)
+        if len(self._finishing) == 1:
+            asyncio.get_running_loop().call_soon(self._finish_gathered)
+
+    def _finish_gathered(self) -> None:
+        items, self._finishing = self._finishing, []
+        task = asyncio.get_running_loop().create_task(self._finish_apart(items))
+        self._batches.add(task)
+        task.add_done_callback(self._batches.discard)
+
+    async def _finish_apart(self, items: list[_Finished]) -> None:
+        try:
+            await self._finish(items)
+        except asyncio.CancelledError:
+            self._abandon([entry for entry, _, _ in items], None)
+            raise
+        except Exception as exc:
+            self._abandon([entry for entry, _, _ in items], exc)
+
+    async def _finish(self, finished: list[_Finished]) -> None:
+        """Record the results under their claims (one round trip), then publish them."""
+        ready = [(entry, sealed) for entry, claimed, sealed in finished if claimed is None]
+        claimed_ones = [(entry, claimed, sealed) for entry, claimed, sealed in finished
+                        if claimed is not None]
+        if claimed_ones and self._guard is not None:
+            recorded = await self._guard.record_many(
+                [(entry.admission.request, claimed, sealed)
+                 for entry, claimed, sealed in claimed_ones])
+            for (entry, _, sealed), kept in zip(claimed_ones, recorded, strict=True):
+                if kept:
+                    ready.append((entry, sealed))
+                else:  # the claim was lost meanwhile: ask again, call by call
+                    logger.warning("lost the lease of call %s while it ran; answering with "
+                                   "what the ledger holds", entry.admission.request.call_id)
+                    self._hand_over(entry)
         if not ready:
             return
         for _, sealed in ready:
@@ -372,14 +414,22 @@ class CallExecutor:
             if not entry.done.done():
                 entry.done.set_result(sealed.event)
 
-    def _hand_over(self, entry: _Entry, *, opened: Claimed | None = None,
-                   begun: Rest | None = None) -> None:
-        """Give one call of a batch a task of its own, on ``submit``'s path."""
+    def _abandon(self, entries: list[_Entry], error: Exception | None) -> None:
+        """End unsettled calls without a result: their offsets stay uncommitted."""
+        self._opening.difference_update(e.admission.request.call_id for e in entries)
+        for entry in entries:
+            if entry.done.done():
+                continue
+            if error is None:
+                entry.done.cancel()
+            else:
+                entry.done.set_exception(error)
+
+    def _hand_over(self, entry: _Entry) -> None:
+        """Give one call of a batch to ``submit``'s path, in a task of its own."""
         admission = entry.admission
-        opened = None if opened is _UNGUARDED else opened
         task = asyncio.create_task(self._execute(
-            admission.request, admission.spec, admission.arguments, entry.received_at,
-            opened=opened, begun=begun))
+            admission.request, admission.spec, admission.arguments, entry.received_at))
         self._track(admission.request, task)
         entry.handed_over = True
         task.add_done_callback(functools.partial(_settle, entry.done))
@@ -407,8 +457,9 @@ class CallExecutor:
         self.stats.finished += 1
         self.stats.by_status[result.status] = self.stats.by_status.get(result.status, 0) + 1
 
-    def _track(self, request: ToolCallRequested, task: asyncio.Task[ToolCallCompleted]) -> None:
-        self._running.setdefault(request.call_id, _Running(request, task))
+    def _track(self, request: ToolCallRequested, task: asyncio.Task[Any],
+               ended: asyncio.Future[ToolCallCompleted] | None = None) -> None:
+        self._running.setdefault(request.call_id, _Running(request, task, ended or task))
         self._by_session.setdefault(request.session_id, set()).add(request.call_id)
 
     def _cancel_reason(self, request: ToolCallRequested) -> str | None:
@@ -441,3 +492,13 @@ def _settle(done: asyncio.Future[ToolCallCompleted], task: asyncio.Task[ToolCall
         done.set_exception(error)
     else:
         done.set_result(task.result())
+
+
+def _settle_failure(done: asyncio.Future[ToolCallCompleted], task: asyncio.Task[None]) -> None:
+    """A held call's task that ended without its result: its batch future ends the same way."""
+    if done.done():
+        return
+    if task.cancelled():
+        done.cancel()
+    elif (error := task.exception()) is not None:
+        done.set_exception(error)

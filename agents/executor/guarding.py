@@ -86,7 +86,10 @@ class CallGuard(Protocol):
         """Hand back claims of calls that will not run here (cancelled before they started)."""
         ...
 
-    async def run_opened(self, request: ToolCallRequested, spec: ToolSpec, claimed: Claimed,
-                         run: Run, seal: Seal) -> Sealed:
-        """``guard`` for a call already claimed by ``open_many``."""
+    async def hold(self, request: ToolCallRequested, spec: ToolSpec, claimed: Claimed,
+                   run: Run, seal: Seal) -> Sealed:
+        """Run a call claimed by ``open_many`` while keeping its claim; ``record_many`` follows.
+
+        A claim taken over from another worker may be answered without running.
+        """
         ...

@@ -29,6 +29,16 @@ async def note(tag: str) -> str:
     return tag
 
 
+gate = asyncio.Event()
+
+
+@tool(registry=registry)
+async def gated(tag: str) -> str:
+    """Waits for the test to open the gate."""
+    await gate.wait()
+    return tag
+
+
 @tool(registry=registry)
 async def nap(tag: str, ms: int) -> str:
     """Waits, then answers."""
@@ -112,6 +122,22 @@ async def test_calls_that_wait_run_concurrently_and_can_be_cancelled() -> None:
     assert all(r.status is CallStatus.OK for r in results[1:])
 
 
+async def test_waiting_calls_that_end_together_are_recorded_and_published_together() -> None:
+    published = Published()
+    ledger = InMemoryLedger()
+    executor = _executor(published, ledger=ledger)
+    gate.clear()
+    futures = await _submit(executor, [_admission(f"g{i}", "gated") for i in range(30)])
+    await asyncio.sleep(0.01)
+    assert published.batches == 0
+    assert executor.running() == 30
+    gate.set()
+    results = await asyncio.wait_for(asyncio.gather(*futures), 5)
+    assert [r.output for r in results] == [f"g{i}" for i in range(30)]
+    assert published.batches == 1
+    assert None not in [await ledger.lookup(f"g{i}") for i in range(30)]
+
+
 async def test_a_cancelled_session_is_answered_without_a_claim() -> None:
     runs.clear()
     ledger = InMemoryLedger()
@@ -156,7 +182,7 @@ async def test_without_a_ledger_a_batch_still_runs_each_call_once() -> None:
     x, y = await asyncio.gather(*futures)
     assert (x.output, y.output) == ("x", "y")
     assert sorted(runs) == ["x", "y"]
-    assert published.batches == 1
+    assert published.batches == 2  # x with its batch, y once it had waited
     assert len(published.results) == 2
 
 
