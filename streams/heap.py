@@ -3,9 +3,16 @@
 After start-up a worker holds a few hundred thousand long-lived objects (Faust,
 aiokafka, pydantic's schemas, the LLM SDKs), and every full collection walks
 them all; at saturation that was about half of the worker's CPU per call.
-Freezing them takes them out of the collector's view for good, and a larger
-young-generation threshold makes the collections of per-call garbage rarer.
-Reference cycles are still collected, only less often.
+Freezing them takes them out of the collector's view for good.
+
+The young threshold counts objects allocated and not yet freed since the last
+collection, so per-call garbage freed by reference counting never triggers one.
+What does is calls in flight: 20,000 sleeping calls hold about 600,000 objects,
+and with a threshold of 50,000 each collection walked the live ones again, about
+30 µs of CPU per call (a quarter of it). A threshold above what the in-flight
+cap holds means a burst is not walked at all. Reference cycles are still
+collected, only later: at most that many young objects wait for a pass, and a
+pass at full load pauses the worker for up to a few hundred ms.
 """
 
 from __future__ import annotations

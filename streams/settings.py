@@ -71,8 +71,8 @@ class Settings(BaseSettings):
         default=2.0, ge=0, description="Under load, how long a ledger request waits for others.")
     result_retention_s: int = Field(default=86_400, ge=1, description="How long results stay.")
     gc_young_threshold: int = Field(
-        default=50_000, ge=0,
-        description="Allocations between young GC passes, start-up heap frozen; 0: Python's.")
+        default=1_000_000, ge=0,
+        description="Net young objects between GC passes, start-up heap frozen; 0: Python's.")
 
     @field_validator("metrics_port", mode="before")
     @classmethod
