@@ -28,7 +28,7 @@ def pipeline(
     concurrent: Annotated[int, typer.Option(help="1-second calls submitted at once.")] = 20_000,
 ) -> None:
     """Throughput and latency of echo calls and a burst of concurrent sleeps, vs plain aiokafka."""
-    with console.status("benchmarking the pipeline (about a minute) ...", ):
+    with console.status("benchmarking the pipeline (about two minutes) ...", ):
         report = run(bench_pipeline(Settings(), throughput_calls=calls,
                                     concurrent_calls=concurrent))
     print_report(report, as_json=as_json)
