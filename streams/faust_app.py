@@ -48,7 +48,7 @@ class _FetchWaitConsumer(faust_aiokafka.Consumer):
                 # The fetch itself is never raced: records fetched and then dropped
                 # would be skipped by the consumer's position and later committed
                 # as a gap, which is how calls were lost when both were raced.
-                batch = [record async for record in self.getmany(timeout=1.0)]
+                batch = await self._fetch(1.0)
                 await self.sleep(0)
                 if self._commit_every is not None and self._n_acked >= self._commit_every:
                     self._n_acked = 0
@@ -64,6 +64,33 @@ class _FetchWaitConsumer(faust_aiokafka.Consumer):
                 raise
         finally:
             self.diag.unset_flag(CONSUMER_FETCHING)
+
+    async def _fetch(self, wait_s: float) -> list[tuple[Any, Any]]:
+        """Faust's ``getmany`` as one list, its checks made once per fetch.
+
+        ``getmany`` is an async generator that checks the flow, the generation
+        and the partition's high-water mark for every record; nothing can change
+        them between two records of one fetch, so once per partition will do.
+        """
+        records, active = await self._wait_next_records(wait_s)
+        if records is None or self.should_stop:
+            return []
+        if not self.flow_active:
+            try:
+                await self.perform_seek()  # as getmany does: back to the committed offsets
+            except Exception as exc:  # logged and left to the next fetch, as Faust does
+                self.log.warning(f"exception performing seek when flow not active {exc}")
+            return []
+        buffered = self._buffered_partitions
+        track_end_offset = self.app.monitor.track_tp_end_offset
+        to_message = self._to_message
+        batch: list[tuple[Any, Any]] = []
+        for tp, fetched in records.items():
+            if active is not None and tp not in active and tp not in buffered:
+                continue
+            track_end_offset(tp, self.highwater(tp))
+            batch.extend((tp, to_message(tp, record)) for record in fetched)
+        return batch
 
     async def _deliver(self, batch: list[tuple[Any, Any]]) -> None:
         """Pass each new record of ``batch`` to Faust's conductor, or in chunks to its tap.
