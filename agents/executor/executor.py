@@ -25,7 +25,7 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from async_toolformer.schemas import (
     BranchCancelled,
@@ -72,7 +72,9 @@ class _Entry:
     admission: Admission
     received_at: datetime
     done: asyncio.Future[ToolCallCompleted]
-    handed_over: bool = False  # to a task of its own: the batch no longer settles ``done``
+    # Who settles ``done``: the batch; a task that holds the call while it waits (its
+    # failure, and a finish its success); or a task of ``submit``'s path, entirely.
+    owner: Literal["batch", "held", "task"] = "batch"
 
 
 # A call that ended, the claim to record its result under (None: nothing to record), the result.
@@ -197,13 +199,16 @@ class CallExecutor:
     async def drain(self, timeout_s: float) -> int:
         """Wait up to ``timeout_s`` for running calls to finish; return how many are left."""
         deadline = time.monotonic() + timeout_s
-        while tasks := [t for t in (*self._batches, *(r.task for r in self._running.values()))
-                        if not t.done()]:
-            left = deadline - time.monotonic()
-            if left <= 0:
+        while (left := deadline - time.monotonic()) > 0:
+            tasks = [t for t in (*self._batches, *(r.task for r in self._running.values()))
+                     if not t.done()]
+            if tasks:
+                await asyncio.wait(tasks, timeout=left)
+            elif self._finishing:  # ended calls whose finish starts on the next loop turn
+                await asyncio.sleep(0)
+            else:
                 break
-            await asyncio.wait(tasks, timeout=left)
-        return self.running()
+        return self.running() + len(self._finishing)
 
     async def close(self) -> None:
         for task in [*self._batches, *(r.task for r in self._running.values())]:
@@ -295,10 +300,10 @@ class CallExecutor:
             self._opening.difference_update(e.admission.request.call_id for e in batch)
             await self._finish(finished)
         except asyncio.CancelledError:
-            self._abandon([e for e in batch if not e.handed_over], None)
+            self._abandon([e for e in batch if e.owner == "batch"], None)
             raise
         except Exception as exc:  # e.g. a ledger entry that is not a record: logged per call
-            self._abandon([e for e in batch if not e.handed_over], exc)
+            self._abandon([e for e in batch if e.owner == "batch"], exc)
 
     async def _open(self, entries: list[_Entry]) -> list[Opening]:
         if not entries:
@@ -343,7 +348,7 @@ class CallExecutor:
         """Run a claimed call that has to wait in a task; its result joins the next finish."""
         task = asyncio.create_task(self._held(entry, claimed, begun))
         self._track(entry.admission.request, task, entry.done)
-        entry.handed_over = True
+        entry.owner = "held"
         task.add_done_callback(functools.partial(_settle_failure, entry.done))
 
     async def _held(self, entry: _Entry, claimed: Claimed, begun: Rest | None) -> None:
@@ -384,10 +389,10 @@ class CallExecutor:
         try:
             await self._finish(items)
         except asyncio.CancelledError:
-            self._abandon([entry for entry, _, _ in items], None)
+            self._abandon([entry for entry, _, _ in items if entry.owner != "task"], None)
             raise
         except Exception as exc:
-            self._abandon([entry for entry, _, _ in items], exc)
+            self._abandon([entry for entry, _, _ in items if entry.owner != "task"], exc)
 
     async def _finish(self, finished: list[_Finished]) -> None:
         """Record the results under their claims (one round trip), then publish them."""
@@ -431,7 +436,7 @@ class CallExecutor:
         task = asyncio.create_task(self._execute(
             admission.request, admission.spec, admission.arguments, entry.received_at))
         self._track(admission.request, task)
-        entry.handed_over = True
+        entry.owner = "task"
         task.add_done_callback(functools.partial(_settle, entry.done))
 
     def _cancelled(self, entry: _Entry) -> Sealed | None:

@@ -196,3 +196,15 @@ async def test_close_ends_a_batch_without_results() -> None:
     assert futures[0].cancelled()
     assert published.results == []
     assert executor.stats.in_flight == 0
+
+
+async def test_drain_waits_for_the_finish_of_calls_that_just_ended() -> None:
+    published = Published()
+    executor = _executor(published, ledger=InMemoryLedger())
+    gate.clear()
+    futures = await _submit(executor, [_admission(f"d{i}", "gated") for i in range(5)])
+    await asyncio.sleep(0.01)
+    gate.set()
+    assert await executor.drain(5) == 0
+    assert sorted(r.call_id for r in published.results) == [f"d{i}" for i in range(5)]
+    assert all(f.done() and not f.cancelled() for f in futures)
