@@ -58,8 +58,9 @@ class LedgerGuard:
         self._worker_id = worker_id
 
     @property
-    def batchable(self) -> bool:
-        """Rate limits wait call by call, so only a guard without them claims in batches."""
+    def eager(self) -> bool:
+        """Rate limits admit call by call (in ``hold``), so only without them may a
+        claimed call start at once."""
         return self._limiter is None
 
     async def guard(self, request: ToolCallRequested, spec: ToolSpec, run: Run,

@@ -10,9 +10,10 @@ Two ways in. ``submit`` gives one call a task of its own. ``submit_batch`` takes
 the calls of one fetch together: one task claims them all in one round trip,
 starts each tool at once, records and publishes those that finished without
 waiting (most of them, for quick tools) in one round trip each, and gives a task
-only to a call whose tool has to wait. A call the batch cannot decide (a
-duplicate in flight, a tool with a cap, a claim held elsewhere) goes to
-``submit``'s path, so both ways keep the same semantics.
+only to a call whose tool has to wait (or, with rate limits, every call: it may
+have to wait for its limits). A call the batch cannot decide (a duplicate in
+flight, a tool with a cap, a claim held elsewhere) goes to ``submit``'s path, so
+both ways keep the same semantics.
 """
 
 from __future__ import annotations
@@ -155,12 +156,11 @@ class CallExecutor:
         an error had no result published (the worker is shutting down, say).
         """
         loop = asyncio.get_running_loop()
-        batchable = self._guard is None or self._guard.batchable
         futures: list[asyncio.Future[ToolCallCompleted]] = []
         batch: list[_Entry] = []
         for admission in admissions:
             call_id = admission.request.call_id
-            if (not batchable or call_id in self._running or call_id in self._opening
+            if (call_id in self._running or call_id in self._opening
                     or admission.spec.name in self._tool_slots):
                 futures.append(self.submit(admission.request, admission.spec,
                                            admission.arguments, received_at=received_at))
@@ -319,6 +319,7 @@ class CallExecutor:
         Returns the claims of calls cancelled while they were being claimed.
         """
         dropped: list[tuple[ToolCallRequested, Claimed]] = []
+        eager = self._guard is None or self._guard.eager
         for entry, opening in zip(entries, openings, strict=True):
             request = entry.admission.request
             if opening is None:
@@ -329,7 +330,7 @@ class CallExecutor:
                 finished.append((entry, None, cancelled))
                 if opening is not _UNGUARDED:
                     dropped.append((request, opening))
-            elif opening.after is not None:  # taken over: the guard decides if it may run
+            elif opening.after is not None or not eager:  # the guard decides if it may run
                 self._hold(entry, opening, None)
             else:
                 admission = entry.admission

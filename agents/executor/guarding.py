@@ -68,8 +68,9 @@ class CallGuard(Protocol):
     """
 
     @property
-    def batchable(self) -> bool:
-        """Whether ``open_many`` may be used; a guard that must wait per call says no."""
+    def eager(self) -> bool:
+        """Whether a call claimed by ``open_many`` may start at once; a guard that
+        must first admit each call (rate limits) says no, and ``hold`` admits it."""
         ...
 
     async def guard(self, request: ToolCallRequested, spec: ToolSpec, run: Run,

@@ -6,8 +6,8 @@ import asyncio
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from async_toolformer.agents.executor import Admission, CallExecutor, Sealed
-from async_toolformer.agents.tools import ToolRegistry, tool
+from async_toolformer.agents.executor import Admission, CallExecutor, Claimed, Run, Seal, Sealed
+from async_toolformer.agents.tools import ToolRegistry, ToolSpec, tool
 from async_toolformer.schemas import (
     BranchCancelled,
     CallStatus,
@@ -208,3 +208,36 @@ async def test_drain_waits_for_the_finish_of_calls_that_just_ended() -> None:
     assert await executor.drain(5) == 0
     assert sorted(r.call_id for r in published.results) == [f"d{i}" for i in range(5)]
     assert all(f.done() and not f.cancelled() for f in futures)
+
+
+class AdmittingGuard(LedgerGuard):
+    """A guard that admits each call before it runs, as one with rate limits does."""
+
+    def __init__(self, ledger: InMemoryLedger) -> None:
+        super().__init__(ledger, None, worker_id="w")
+        self.admitted: list[str] = []
+
+    @property
+    def eager(self) -> bool:
+        return False
+
+    async def hold(self, request: ToolCallRequested, spec: ToolSpec, claimed: Claimed,
+                   run: Run, seal: Seal) -> Sealed:
+        self.admitted.append(request.call_id)
+        assert request.call_id not in runs  # nothing ran before its admission
+        return await super().hold(request, spec, claimed, run, seal)
+
+
+async def test_a_guard_that_admits_each_call_sees_it_before_it_runs() -> None:
+    runs.clear()
+    published = Published()
+    ledger = InMemoryLedger()
+    guard = AdmittingGuard(ledger)
+    executor = CallExecutor(worker_id="w", sink=published.one, sink_many=published.many,
+                            guard=guard)
+    results = await asyncio.gather(*await _submit(executor, [_admission(f"a{i}")
+                                                             for i in range(10)]))
+    assert all(r.status is CallStatus.OK for r in results)
+    assert guard.admitted == [f"a{i}" for i in range(10)]
+    assert sorted(runs) == sorted(guard.admitted)
+    assert None not in [await ledger.lookup(f"a{i}") for i in range(10)]
