@@ -12,6 +12,10 @@ The decisions per claim (see DESIGN.md, "Semantics"):
 - ``HeldElsewhere``: a live worker runs it; wait for its record or its lease to end.
 - ``Acquired`` after an expired lease: run again only an idempotent tool, else
   answer ``indeterminate`` (its side effect may or may not have happened).
+
+The executor asks for a fetch's calls at once (``open_many``, ``record_many``:
+one round trip each for the whole batch), with the same decisions; a call held
+elsewhere is left to ``guard``, which waits for it on its own.
 """
 
 from __future__ import annotations

@@ -3,10 +3,10 @@
 Kept thin: each record is handed to :func:`admit` and the :class:`CallExecutor`;
 the agent's own work is bookkeeping of offsets. ``calls`` records come straight
 from Faust's consumer, a fetch at a time (:meth:`ExecutorAgent.take_calls`, the
-hot path, without Faust's stream events); ``cancellations`` is a plain Faust agent. A record is
-acked only once its result (or dead letter) is acknowledged by the broker and
-every earlier record of its partition is too (:class:`OffsetTracker`), so a
-commit never skips a call.
+hot path, without Faust's stream events); ``cancellations`` is a plain Faust
+agent. A record is acked only once its result (or dead letter) is acknowledged
+by the broker and every earlier record of its partition is too
+(:class:`OffsetTracker`), so a commit never skips a call.
 """
 
 from __future__ import annotations

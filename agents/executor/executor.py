@@ -350,7 +350,7 @@ class CallExecutor:
         task = asyncio.create_task(self._held(entry, claimed, begun))
         self._track(entry.admission.request, task, entry.done)
         entry.owner = "held"
-        task.add_done_callback(functools.partial(_settle_failure, entry.done))
+        task.add_done_callback(functools.partial(_settle, entry.done, with_result=False))
 
     async def _held(self, entry: _Entry, claimed: Claimed, begun: Rest | None) -> None:
         admission = entry.admission
@@ -487,24 +487,18 @@ class CallExecutor:
             logger.error("a call ended without a published result: %r", error, exc_info=error)
 
 
-def _settle(done: asyncio.Future[ToolCallCompleted], task: asyncio.Task[ToolCallCompleted]
-            ) -> None:
-    """Pass a handed-over call's end to the future its batch gave out."""
+def _settle(done: asyncio.Future[ToolCallCompleted], task: asyncio.Task[Any], *,
+            with_result: bool = True) -> None:
+    """Pass the end of a call's task to the future its batch gave out.
+
+    A task that holds a call (``with_result=False``) passes only its failure:
+    its result reaches the future through the finish it joins.
+    """
     if done.done():
         return
     if task.cancelled():
         done.cancel()
     elif (error := task.exception()) is not None:
         done.set_exception(error)
-    else:
+    elif with_result:
         done.set_result(task.result())
-
-
-def _settle_failure(done: asyncio.Future[ToolCallCompleted], task: asyncio.Task[None]) -> None:
-    """A held call's task that ended without its result: its batch future ends the same way."""
-    if done.done():
-        return
-    if task.cancelled():
-        done.cancel()
-    elif (error := task.exception()) is not None:
-        done.set_exception(error)
