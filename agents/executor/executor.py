@@ -316,7 +316,8 @@ class CallExecutor:
                    finished: list[_Finished]) -> list[tuple[ToolCallRequested, Claimed]]:
         """Start each claimed tool; those done at once join ``finished``.
 
-        Returns the claims of calls cancelled while they were being claimed.
+        Returns the claims to hand back: of calls cancelled while they were being
+        claimed, and of tools that raised CancelledError before they waited.
         """
         dropped: list[tuple[ToolCallRequested, Claimed]] = []
         eager = self._guard is None or self._guard.eager
@@ -335,9 +336,16 @@ class CallExecutor:
             else:
                 admission = entry.admission
                 spec = admission.spec
-                begun = start_tool(
-                    spec, admission.arguments, threads=self._threads,
-                    timeout_s=request.timeout_s or spec.timeout_s or self._default_timeout_s)
+                try:
+                    begun = start_tool(
+                        spec, admission.arguments, threads=self._threads,
+                        timeout_s=request.timeout_s or spec.timeout_s or self._default_timeout_s)
+                except asyncio.CancelledError:  # the tool's own, before it waited
+                    # As on submit's path: no result, the claim handed back, the others go on.
+                    if opening is not _UNGUARDED:
+                        dropped.append((request, opening))
+                    entry.done.cancel()
+                    continue
                 if isinstance(begun, CallOutcome):
                     sealed = self._sealer(request, entry.received_at)(begun)
                     finished.append((entry, None if opening is _UNGUARDED else opening, sealed))

@@ -241,3 +241,23 @@ async def test_a_guard_that_admits_each_call_sees_it_before_it_runs() -> None:
     assert guard.admitted == [f"a{i}" for i in range(10)]
     assert sorted(runs) == sorted(guard.admitted)
     assert None not in [await ledger.lookup(f"a{i}") for i in range(10)]
+
+
+@tool(registry=registry)
+async def self_cancelling(tag: str) -> str:
+    """Raises CancelledError before it ever waits, as a confused tool might."""
+    raise asyncio.CancelledError
+
+
+async def test_a_tool_that_cancels_itself_at_once_spoils_only_its_own_call() -> None:
+    ledger = InMemoryLedger()
+    published = Published()
+    executor = _executor(published, ledger=ledger)
+    futures = await _submit(executor, [_admission("ok1"), _admission("bad", "self_cancelling"),
+                                       _admission("ok2")])
+    await asyncio.wait(futures, timeout=5)
+    assert futures[1].cancelled()  # no result: its offset stays uncommitted
+    assert [f.result().output for f in (futures[0], futures[2])] == ["ok1", "ok2"]
+    retaken = await ledger.claim("bad", "other")
+    assert isinstance(retaken, Acquired)
+    assert retaken.takeover_from is None  # handed back, not left to expire
