@@ -36,7 +36,7 @@ class Claimed:
     """This worker may run the call; ``lease`` records it (a fencing token, say).
 
     ``after`` names the worker whose claim expired without a result, if any: the
-    guard then decides whether the call may run again (:meth:`CallGuard.run_opened`).
+    guard then decides whether the call may run again (:meth:`CallGuard.hold`).
     """
 
     lease: int
@@ -84,7 +84,8 @@ class CallGuard(Protocol):
         ...
 
     async def release_many(self, held: Sequence[tuple[ToolCallRequested, Claimed]]) -> None:
-        """Hand back claims of calls that will not run here (cancelled before they started)."""
+        """Hand back claims of calls that will not run here (cancelled before they started,
+        say): the next claim is then a clean start, not a takeover."""
         ...
 
     async def hold(self, request: ToolCallRequested, spec: ToolSpec, claimed: Claimed,
