@@ -26,7 +26,7 @@ from async_toolformer.schemas import CallStatus
 
 from ..exceptions import ToolFailure
 from ..tools import ToolSpec
-from ._eager import Resumed, run_until
+from ._eager import Resumed, run_until, within
 from .outcome import CallOutcome
 
 Rest = Coroutine[Any, Any, CallOutcome]
@@ -76,8 +76,7 @@ async def _attempts(spec: ToolSpec, arguments: dict[str, Any], threads: Executor
             if first is not None:
                 resumed, deadline = first
                 first = None
-                async with asyncio.timeout_at(deadline):
-                    value = await resumed
+                value = await within(resumed, deadline)
             else:
                 value = await _invoke(spec, arguments, threads, deadline=loop.time() + timeout_s)
         except Exception as exc:

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from async_toolformer.agents.executor._eager import run_until
+from async_toolformer.agents.executor._eager import run_until, within
 
 
 def _deadline(seconds: float) -> float:
@@ -105,3 +105,49 @@ async def test_the_tool_runs_inside_the_awaiting_task() -> None:
 
     me, seen_by_tool = await asyncio.create_task(outer())
     assert me is seen_by_tool
+
+
+async def test_deadlines_in_one_tick_share_one_timer() -> None:
+    loop = asyncio.get_running_loop()
+    gate = asyncio.Event()
+    deadline = _deadline(30)
+    timers = len(loop._scheduled)  # type: ignore[attr-defined]
+    waiting = [asyncio.create_task(within(gate.wait(), deadline)) for _ in range(500)]
+    await asyncio.sleep(0)
+    assert len(loop._scheduled) - timers <= 2  # type: ignore[attr-defined]  # a tick edge at most
+    gate.set()
+    assert await asyncio.gather(*waiting) == [True] * 500
+
+
+async def test_a_deadline_never_fires_early() -> None:
+    loop = asyncio.get_running_loop()
+    for wait_s in (0.0, 0.012, 0.031):
+        started = loop.time()
+        with pytest.raises(TimeoutError):
+            await within(asyncio.sleep(10), started + wait_s)
+        assert loop.time() >= started + wait_s
+
+
+async def test_a_cancellation_from_elsewhere_is_not_taken_for_the_timeout() -> None:
+    async def cancelled_as_it_expires() -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        loop = asyncio.get_running_loop()
+        loop.call_soon(task.cancel)  # another party, in the same loop turn as the expiry
+        await within(asyncio.sleep(10), loop.time() - 1)
+
+    task = asyncio.create_task(cancelled_as_it_expires())
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+
+async def test_an_expired_deadline_leaves_no_cancellation_counted() -> None:
+    async def times_out_then_goes_on() -> int:
+        task = asyncio.current_task()
+        assert task is not None
+        with pytest.raises(TimeoutError):
+            await within(asyncio.sleep(10), asyncio.get_running_loop().time() + 0.01)
+        await asyncio.sleep(0)  # no cancellation left pending
+        return task.cancelling()
+
+    assert await asyncio.create_task(times_out_then_goes_on()) == 0
