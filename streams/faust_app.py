@@ -84,12 +84,16 @@ class _FetchWaitConsumer(faust_aiokafka.Consumer):
         buffered = self._buffered_partitions
         track_end_offset = self.app.monitor.track_tp_end_offset
         to_message = self._to_message
+        app = cast(ToolformerApp, self.app)
         batch: list[tuple[Any, Any]] = []
         for tp, fetched in records.items():
             if active is not None and tp not in active and tp not in buffered:
                 continue
             track_end_offset(tp, self.highwater(tp))
-            batch.extend((tp, to_message(tp, record)) for record in fetched)
+            if tp.topic in app.record_taps or tp.topic in app.record_gates:
+                batch.extend((tp, FetchedRecord(tp, record)) for record in fetched)
+            else:
+                batch.extend((tp, to_message(tp, record)) for record in fetched)
         return batch
 
     async def _deliver(self, batch: list[tuple[Any, Any]]) -> None:
@@ -123,8 +127,11 @@ class _FetchWaitConsumer(faust_aiokafka.Consumer):
                 if len(chunk) >= _TAP_CHUNK:
                     await self._hand_to_tap(taps[message.topic], chunks.pop(message.topic))
                 continue
-            if (gate := gates.get(message.topic)) is None or gate(message):
+            gate = gates.get(message.topic)
+            if gate is None:
                 await callback(message)
+            elif gate(message):
+                await callback(self._to_message(tp, message.record))
             else:
                 self.ack(message)
             read_offsets[tp] = offset
@@ -136,6 +143,28 @@ class _FetchWaitConsumer(faust_aiokafka.Consumer):
         read_offsets = self._read_offset
         for tp, message in chunk:
             read_offsets[tp] = message.offset
+
+
+class FetchedRecord:
+    """A fetched record of a tapped or gated topic, as its tap, gate and ``ack`` read it.
+
+    Faust's ``ConsumerMessage`` costs about 2 µs a record to build, and every call
+    brings two records (the call and, for the session agent, its result); a
+    record that a gate lets through still becomes one.
+    """
+
+    __slots__ = ("__weakref__", "acked", "key", "offset", "partition", "record", "topic",
+                 "tp", "value")
+
+    def __init__(self, tp: Any, record: Any) -> None:
+        self.tp = tp
+        self.record = record
+        self.topic: str = record.topic
+        self.partition: int = record.partition
+        self.offset: int = record.offset
+        self.key: bytes | None = record.key
+        self.value: bytes | None = record.value
+        self.acked = False  # set by Faust's ``Consumer.ack``
 
 
 class _FetchWaitTransport(faust_aiokafka.Transport):
