@@ -7,21 +7,21 @@ the first suspension, counted from the start, changes nothing about when it can
 fire.
 
 A tool that waits shares its deadline's timer with every other call whose
-deadline falls in the same tick of :data:`RESOLUTION_S`: ``asyncio.timeout``
-arms a timer per call, a heap push with Python comparisons against every other
-timer of the loop (tens of thousands with calls in flight), 3.9 µs a call here.
-A deadline is rounded up to its tick, never down: a tool is cut off up to
-``RESOLUTION_S`` late, never early. Expiry cancels the task, and where the
-deadline was armed the cancellation becomes ``TimeoutError``, with the same
-bookkeeping as ``asyncio.timeout`` (another cancellation is passed on).
+deadline falls in the same tick of :data:`RESOLUTION_S`
+(:mod:`async_toolformer.agents.ticks`) instead of an ``asyncio.timeout`` each: a
+tool is cut off up to ``RESOLUTION_S`` late, never early. Expiry cancels the
+task, and where the deadline was armed the cancellation becomes
+``TimeoutError``, with the same bookkeeping as ``asyncio.timeout`` (another
+cancellation is passed on).
 """
 
 from __future__ import annotations
 
 import asyncio
-import math
 from collections.abc import Awaitable, Coroutine, Generator
 from typing import Any, TypeVar
+
+from ..ticks import LatestTicks
 
 __all__ = ["RESOLUTION_S", "Resumed", "run_until", "within"]
 
@@ -44,8 +44,9 @@ async def within(awaitable: Awaitable[T], deadline: float) -> T:
     task = asyncio.current_task()
     if task is None:
         raise RuntimeError("a deadline needs a running task")
-    schedule = _Deadlines.of(asyncio.get_running_loop())
-    armed = schedule.arm(task, deadline)
+    schedule = _deadlines.of(asyncio.get_running_loop())
+    armed = _Armed(task)
+    tick = schedule.arm(armed, None, deadline, RESOLUTION_S)
     try:
         value = await awaitable
     except BaseException as exc:
@@ -56,56 +57,27 @@ async def within(awaitable: Awaitable[T], deadline: float) -> T:
             raise TimeoutError from exc
         raise
     finally:
-        schedule.disarm(armed)
+        schedule.disarm(armed, tick)
     if armed.expired:  # it fired as the awaitable ended
         task.uncancel()
     return value
 
 
 class _Armed:
-    __slots__ = ("cancelling", "expired", "task", "tick")
+    __slots__ = ("cancelling", "expired", "task")
 
-    def __init__(self, task: asyncio.Task[Any], tick: int) -> None:
+    def __init__(self, task: asyncio.Task[Any]) -> None:
         self.task = task
-        self.tick = tick
         self.cancelling = task.cancelling()  # cancellations already asked for are not ours
         self.expired = False
 
 
-class _Deadlines:
-    """One timer per tick for every deadline of a loop that falls in it."""
+def _expire(armed: _Armed, _: None) -> None:
+    armed.expired = True
+    armed.task.cancel()
 
-    _latest: _Deadlines | None = None  # a worker runs one loop: keep its schedule at hand
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.loop = loop
-        self._ticks: dict[int, set[_Armed]] = {}
-
-    @classmethod
-    def of(cls, loop: asyncio.AbstractEventLoop) -> _Deadlines:
-        latest = cls._latest
-        if latest is None or latest.loop is not loop:
-            latest = cls._latest = cls(loop)
-        return latest
-
-    def arm(self, task: asyncio.Task[Any], deadline: float) -> _Armed:
-        armed = _Armed(task, math.ceil(deadline / RESOLUTION_S))
-        due = self._ticks.get(armed.tick)
-        if due is None:
-            due = self._ticks[armed.tick] = set()
-            self.loop.call_at(armed.tick * RESOLUTION_S, self._fire, armed.tick)
-        due.add(armed)
-        return armed
-
-    def disarm(self, armed: _Armed) -> None:
-        due = self._ticks.get(armed.tick)
-        if due is not None:
-            due.discard(armed)
-
-    def _fire(self, tick: int) -> None:
-        for armed in self._ticks.pop(tick, ()):
-            armed.expired = True
-            armed.task.cancel()
+_deadlines = LatestTicks[_Armed, None](_expire)
 
 
 class Resumed:

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import math
 from collections.abc import Callable
 from types import TracebackType
+
+from async_toolformer.agents.ticks import LatestTicks, SharedTicks, Tick
 
 from .exceptions import LedgerUnavailableError
 from .protocol import Ledger
@@ -23,49 +24,13 @@ from .protocol import Ledger
 _TICKS_PER_INTERVAL = 20  # a first renewal may come up to 1/20 of its interval late
 
 
-class _FirstRenewals:
-    """One timer per tick for every keeper of a loop whose first renewal falls in it.
+def _start_keeper(keeper: LeaseKeeper, valid_until: float) -> None:
+    keeper._start(valid_until)
 
-    Most calls end long before their first renewal, so their keeper's only cost
-    was arming a timer and cancelling it: a heap push with Python comparisons
-    against every other timer of the loop (tens of thousands with calls in flight).
-    Keepers that share a tick share one timer; one that exits leaves its tick.
-    """
 
-    _latest: _FirstRenewals | None = None  # a worker runs one loop: keep its schedule at hand
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.loop = loop
-        self._ticks: dict[tuple[float, int], dict[LeaseKeeper, float]] = {}
-
-    @classmethod
-    def of(cls, loop: asyncio.AbstractEventLoop) -> _FirstRenewals:
-        """The schedule of ``loop``. Another loop gets a new one; keepers armed on the
-        old one keep it (and its timers) until they fire or exit."""
-        latest = cls._latest
-        if latest is None or latest.loop is not loop:
-            latest = cls._latest = cls(loop)
-        return latest
-
-    def arm(self, keeper: LeaseKeeper, after_s: float, valid_until: float) -> tuple[float, int]:
-        width = after_s / _TICKS_PER_INTERVAL
-        tick = (width, math.ceil((self.loop.time() + after_s) / width))
-        due = self._ticks.get(tick)
-        if due is None:
-            due = self._ticks[tick] = {}
-            self.loop.call_at(tick[0] * tick[1], self._fire, tick)
-        due[keeper] = valid_until
-        return tick
-
-    def disarm(self, keeper: LeaseKeeper, tick: tuple[float, int]) -> None:
-        due = self._ticks.get(tick)
-        if due is not None:
-            due.pop(keeper, None)
-
-    def _fire(self, tick: tuple[float, int]) -> None:
-        for keeper, valid_until in self._ticks.pop(tick, {}).items():
-            keeper._start(valid_until)
-
+# Most calls end long before their first renewal, so a keeper's only cost was arming a
+# timer and cancelling it: keepers whose first renewal falls in the same tick share one.
+_first_renewals = LatestTicks["LeaseKeeper", float](_start_keeper)
 
 class LeaseKeeper:
     """Renew every ``interval_s`` (a third of the lease by default) until exit."""
@@ -79,8 +44,8 @@ class LeaseKeeper:
         self._lease_ms = lease_ms or ledger.lease_ms
         self._interval_s = interval_s or self._lease_ms / 3000
         self._on_lost = on_lost
-        self._tick: tuple[float, int] | None = None
-        self._schedule: _FirstRenewals | None = None
+        self._tick: Tick | None = None
+        self._schedule: SharedTicks[LeaseKeeper, float] | None = None
         self._task: asyncio.Task[None] | None = None
         self._lost: asyncio.Event | None = None
         self.renewals = 0
@@ -98,8 +63,9 @@ class LeaseKeeper:
         loop = asyncio.get_running_loop()
         # The claim was granted just before entry; count the lease from now, conservatively.
         valid_until = loop.time() + self._lease_ms / 1000
-        self._schedule = _FirstRenewals.of(loop)
-        self._tick = self._schedule.arm(self, self._interval_s, valid_until)
+        self._schedule = _first_renewals.of(loop)
+        self._tick = self._schedule.arm(self, valid_until, loop.time() + self._interval_s,
+                                        self._interval_s / _TICKS_PER_INTERVAL)
         return self
 
     async def __aexit__(self, exc_type: type[BaseException] | None,
