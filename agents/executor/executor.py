@@ -257,7 +257,7 @@ class CallExecutor:
                 begun: Rest | None) -> Run:
         """The call's ``run``: the first continues ``begun`` if a batch began it; a
         cancellation with a reason becomes the ``cancelled`` outcome."""
-        timeout_s = request.timeout_s or spec.timeout_s or self._default_timeout_s
+        timeout_s = self._timeout_of(request, spec)
 
         async def run() -> CallOutcome:
             nonlocal begun
@@ -339,7 +339,7 @@ class CallExecutor:
                 try:
                     begun = start_tool(
                         spec, admission.arguments, threads=self._threads,
-                        timeout_s=request.timeout_s or spec.timeout_s or self._default_timeout_s)
+                        timeout_s=self._timeout_of(request, spec))
                 except asyncio.CancelledError:  # the tool's own, before it waited
                     # As on submit's path: no result, the claim handed back, the others go on.
                     if opening is not _UNGUARDED:
@@ -460,6 +460,9 @@ class CallExecutor:
         await asyncio.gather(*(self._sink(sealed) for sealed in results))
 
     # -- bookkeeping ----------------------------------------------------------------------
+
+    def _timeout_of(self, request: ToolCallRequested, spec: ToolSpec) -> float:
+        return request.timeout_s or spec.timeout_s or self._default_timeout_s
 
     def _sealer(self, request: ToolCallRequested, received_at: datetime) -> Seal:
         def seal(outcome: CallOutcome) -> Sealed:
