@@ -38,9 +38,7 @@ from async_toolformer.agents.executor import (
 from async_toolformer.agents.tools import ToolSpec
 from async_toolformer.schemas import (
     CallStatus,
-    ToolCallCompleted,
     ToolCallRequested,
-    decode_as,
 )
 
 from .ledger import Acquired, HeldElsewhere, LeaseKeeper, Ledger, LedgerUnavailableError, Recorded
@@ -180,7 +178,7 @@ class LedgerGuard:
 
 
 def _recorded(stored: bytes) -> Sealed:
-    return Sealed(decode_as(ToolCallCompleted, stored), stored)
+    return Sealed.from_wire(stored)
 
 
 async def _release(ledger: Ledger, call_id: str, token: int) -> None:

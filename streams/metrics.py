@@ -15,7 +15,8 @@ from collections.abc import Callable, Iterator
 from prometheus_client import REGISTRY, Counter, Gauge, Histogram, start_http_server
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 
-from async_toolformer.schemas import DeadLetterReason, ToolCallCompleted
+from async_toolformer.agents.executor import Sealed
+from async_toolformer.schemas import DeadLetterReason
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 
@@ -84,10 +85,8 @@ class PrometheusObserver:
         self._tally = tally
         self._queue_waits: dict[str, Histogram] = {}
 
-    def result(self, result: ToolCallCompleted) -> None:
-        timings = result.timings
-        self._tally.count(result.tool, result.status.value,
-                          (timings.finished_at - timings.received_at).total_seconds())
+    def result(self, result: Sealed) -> None:
+        self._tally.count(result.tool, result.status.value, result.seconds)
 
     def dead_letter(self, reason: DeadLetterReason) -> None:
         DEAD_LETTERS.labels(reason.value).inc()

@@ -48,16 +48,15 @@ class ResultPublisher:
     observer: ExecutorObserver
 
     async def __call__(self, sealed: Sealed) -> None:
-        result = sealed.event
-        await self.publisher.publish(self.topic, result.session_id.encode(), sealed.wire)
-        self.observer.result(result)
+        await self.publisher.publish(self.topic, sealed.session_id.encode(), sealed.wire)
+        self.observer.result(sealed)
 
     async def many(self, results: Sequence[Sealed]) -> None:
         """All of ``results`` at once: a batch per partition (the executor's ``sink_many``)."""
         await self.publisher.publish_many(
-            self.topic, [(s.event.session_id.encode(), s.wire) for s in results])
+            self.topic, [(s.session_id.encode(), s.wire) for s in results])
         for sealed in results:
-            self.observer.result(sealed.event)
+            self.observer.result(sealed)
 
 
 @dataclass
@@ -71,7 +70,7 @@ class ExecutorAgent:
     dlq_topic: str
     worker_id: str
     max_payload_bytes: int
-    ack: Callable[[Any], object]  # marks a ``calls`` record done, for the consumer to commit
+    ack: Callable[[list[Any]], object]  # marks ``calls`` records done, for the consumer to commit
     observer: ExecutorObserver = field(default_factory=NullObserver)
     tracker: OffsetTracker[Any] = field(default_factory=OffsetTracker)
     accepting: bool = True
@@ -168,5 +167,6 @@ class ExecutorAgent:
     def _finished(self, done: asyncio.Future[Any], tp: Any, offset: int) -> None:
         if done.cancelled() or done.exception() is not None:
             return  # no acknowledged result: the offset stays uncommitted and is redelivered
-        for record in self.tracker.finish(tp, offset):
-            self.ack(record)
+        ready = self.tracker.finish(tp, offset)
+        if ready:
+            self.ack(ready)

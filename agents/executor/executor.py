@@ -32,7 +32,6 @@ from async_toolformer.schemas import (
     BranchCancelled,
     CallStatus,
     Cancellation,
-    ToolCallCompleted,
     ToolCallRequested,
 )
 
@@ -50,7 +49,7 @@ from .guarding import (
     Sealed,
 )
 from .intake import Admission
-from .outcome import CallOutcome, completed_event
+from .outcome import CallOutcome
 from .runner import Rest, run_tool, start_tool
 
 logger = logging.getLogger(__name__)
@@ -62,7 +61,7 @@ _UNGUARDED = Claimed(0)  # no guard: every call of a batch may simply run
 class _Running:
     request: ToolCallRequested
     task: asyncio.Task[Any]  # what a cancellation cancels
-    ended: asyncio.Future[ToolCallCompleted]  # its published result, for a duplicate to follow
+    ended: asyncio.Future[Sealed]  # its published result, for a duplicate to follow
     cancel_reason: str | None = None
 
 
@@ -72,7 +71,7 @@ class _Entry:
 
     admission: Admission
     received_at: datetime
-    done: asyncio.Future[ToolCallCompleted]
+    done: asyncio.Future[Sealed]
     # Who settles ``done``: the batch; a task that holds the call while it waits (its
     # failure, and a finish its success); or a task of ``submit``'s path, entirely.
     owner: Literal["batch", "held", "task"] = "batch"
@@ -135,7 +134,7 @@ class CallExecutor:
         await self._slots.acquire()
 
     def submit(self, request: ToolCallRequested, spec: ToolSpec, arguments: dict[str, Any],
-               *, received_at: datetime) -> asyncio.Task[ToolCallCompleted]:
+               *, received_at: datetime) -> asyncio.Task[Sealed]:
         """Start ``request``; its result goes to the sink. Needs a prior ``reserve``."""
         existing = self._running.get(request.call_id)
         if existing is not None:
@@ -149,14 +148,14 @@ class CallExecutor:
         return task
 
     def submit_batch(self, admissions: Sequence[Admission], *, received_at: datetime
-                     ) -> list[asyncio.Future[ToolCallCompleted]]:
+                     ) -> list[asyncio.Future[Sealed]]:
         """Start the calls of one fetch; each future ends once its result is published.
 
         Needs one prior ``reserve`` per call. A future that ends cancelled or with
         an error had no result published (the worker is shutting down, say).
         """
         loop = asyncio.get_running_loop()
-        futures: list[asyncio.Future[ToolCallCompleted]] = []
+        futures: list[asyncio.Future[Sealed]] = []
         batch: list[_Entry] = []
         for admission in admissions:
             call_id = admission.request.call_id
@@ -165,7 +164,7 @@ class CallExecutor:
                 futures.append(self.submit(admission.request, admission.spec,
                                            admission.arguments, received_at=received_at))
                 continue
-            done: asyncio.Future[ToolCallCompleted] = loop.create_future()
+            done: asyncio.Future[Sealed] = loop.create_future()
             done.add_done_callback(self._release)
             self._opening.add(call_id)
             batch.append(_Entry(admission, received_at, done))
@@ -218,7 +217,7 @@ class CallExecutor:
     # -- one call, one task ---------------------------------------------------------------
 
     async def _execute(self, request: ToolCallRequested, spec: ToolSpec,
-                       arguments: dict[str, Any], received_at: datetime) -> ToolCallCompleted:
+                       arguments: dict[str, Any], received_at: datetime) -> Sealed:
         seal = self._sealer(request, received_at)
         try:
             sealed = await self._guarded(request, spec, arguments, seal)
@@ -229,9 +228,9 @@ class CallExecutor:
             sealed = seal(CallOutcome.failed(CallStatus.CANCELLED, "Cancelled", reason))
         finally:
             self._forget(request)
-        self._count(sealed.event)
+        self._count(sealed)
         await self._sink(sealed)
-        return sealed.event
+        return sealed
 
     async def _guarded(self, request: ToolCallRequested, spec: ToolSpec,
                        arguments: dict[str, Any], seal: Seal) -> Sealed:
@@ -275,11 +274,11 @@ class CallExecutor:
 
         return run
 
-    async def _follow(self, ended: asyncio.Future[ToolCallCompleted]) -> ToolCallCompleted:
+    async def _follow(self, ended: asyncio.Future[Sealed]) -> Sealed:
         """A redelivered call that is still running here: answer with the first run's result."""
-        result = await asyncio.shield(ended)
-        await self._sink(Sealed.of(result))
-        return result
+        sealed = await asyncio.shield(ended)
+        await self._sink(sealed)
+        return sealed
 
     # -- the calls of one fetch, one task -------------------------------------------------
 
@@ -422,11 +421,11 @@ class CallExecutor:
         if not ready:
             return
         for _, sealed in ready:
-            self._count(sealed.event)
+            self._count(sealed)
         await self._sink_many([sealed for _, sealed in ready])
         for entry, sealed in ready:
             if not entry.done.done():
-                entry.done.set_result(sealed.event)
+                entry.done.set_result(sealed)
 
     def _abandon(self, entries: list[_Entry], error: Exception | None) -> None:
         """End unsettled calls without a result: their offsets stay uncommitted."""
@@ -466,16 +465,16 @@ class CallExecutor:
 
     def _sealer(self, request: ToolCallRequested, received_at: datetime) -> Seal:
         def seal(outcome: CallOutcome) -> Sealed:
-            return Sealed.of(completed_event(request, outcome, worker_id=self._worker_id,
-                                             received_at=received_at))
+            return Sealed.of_outcome(request, outcome, worker_id=self._worker_id,
+                                     received_at=received_at)
         return seal
 
-    def _count(self, result: ToolCallCompleted) -> None:
+    def _count(self, result: Sealed) -> None:
         self.stats.finished += 1
         self.stats.by_status[result.status] = self.stats.by_status.get(result.status, 0) + 1
 
     def _track(self, request: ToolCallRequested, task: asyncio.Task[Any],
-               ended: asyncio.Future[ToolCallCompleted] | None = None) -> None:
+               ended: asyncio.Future[Sealed] | None = None) -> None:
         self._running.setdefault(request.call_id, _Running(request, task, ended or task))
         self._by_session.setdefault(request.session_id, set()).add(request.call_id)
 
@@ -491,14 +490,14 @@ class CallExecutor:
             if not calls:
                 del self._by_session[request.session_id]
 
-    def _release(self, done: asyncio.Future[ToolCallCompleted]) -> None:
+    def _release(self, done: asyncio.Future[Sealed]) -> None:
         self.stats.in_flight -= 1
         self._slots.release()
         if not done.cancelled() and (error := done.exception()) is not None:
             logger.error("a call ended without a published result: %r", error, exc_info=error)
 
 
-def _settle(done: asyncio.Future[ToolCallCompleted], task: asyncio.Task[Any], *,
+def _settle(done: asyncio.Future[Sealed], task: asyncio.Task[Any], *,
             with_result: bool = True) -> None:
     """Pass the end of a call's task to the future its batch gave out.
 

@@ -9,26 +9,69 @@ a worker keep up with its broker.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
-from async_toolformer.schemas import ToolCallCompleted, ToolCallRequested, encode
+from async_toolformer.schemas import (
+    CallStatus,
+    ToolCallCompleted,
+    ToolCallRequested,
+    decode_as,
+    encode,
+)
 
 from ..tools import ToolSpec
-from .outcome import CallOutcome
+from .outcome import CallOutcome, completed_event, completed_wire
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Sealed:
-    """A terminal result and its wire bytes, encoded once for both the ledger and the topic."""
+    """A terminal result as its wire bytes, encoded once for both the ledger and the topic.
 
-    event: ToolCallCompleted
+    The model itself is built only when ``event`` is read: publishing, recording
+    and counting a result need just the bytes and the few fields beside them.
+    """
+
     wire: bytes
+    session_id: str
+    tool: str
+    status: CallStatus
+    seconds: float  # from receipt by the worker to the end, for the latency metric
+    _event: ToolCallCompleted | Callable[[], ToolCallCompleted]
 
     @classmethod
     def of(cls, event: ToolCallCompleted) -> Sealed:
-        return cls(event, encode(event))
+        return cls._around(event, encode(event))
+
+    @classmethod
+    def from_wire(cls, wire: bytes) -> Sealed:
+        """A result as recorded: its bytes are kept as they are, not written again."""
+        return cls._around(decode_as(ToolCallCompleted, wire), wire)
+
+    @classmethod
+    def of_outcome(cls, request: ToolCallRequested, outcome: CallOutcome, *, worker_id: str,
+                   received_at: datetime) -> Sealed:
+        """The result of ``request``, written straight to bytes; the model waits to be asked for."""
+        wire = completed_wire(request, outcome, worker_id=worker_id, received_at=received_at)
+        build = functools.partial(completed_event, request, outcome, worker_id=worker_id,
+                                  received_at=received_at)
+        seconds = (outcome.finished_at - received_at).total_seconds()
+        return cls(wire, request.session_id, request.tool, outcome.status, seconds, build)
+
+    @classmethod
+    def _around(cls, event: ToolCallCompleted, wire: bytes) -> Sealed:
+        timings = event.timings
+        seconds = (timings.finished_at - timings.received_at).total_seconds()
+        return cls(wire, event.session_id, event.tool, event.status, seconds, event)
+
+    @property
+    def event(self) -> ToolCallCompleted:
+        if not isinstance(self._event, ToolCallCompleted):
+            self._event = self._event()
+        return self._event
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,4 +1,12 @@
-"""What running one call produced, before it becomes a ToolCallCompleted on the wire."""
+"""What running one call produced, before it becomes a ToolCallCompleted on the wire.
+
+A result is usually needed only as bytes (for the ledger and the topic), so
+:func:`completed_wire` writes them with orjson straight from the fields, where
+building and encoding the model costs about 5.5 µs against 1.6. The fields
+are listed once (:func:`_completed_fields`) for both, and a property test holds
+the bytes to be the model's own; anything orjson cannot write the same way
+(an int past 64 bits, say) goes through the model.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +14,17 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
+
 from async_toolformer.schemas import (
     DEFAULT_BRANCH,
+    SCHEMA_VERSION,
     CallStatus,
     CallTimings,
     ToolCallCompleted,
     ToolCallRequested,
     ToolError,
+    encode,
 )
 
 from .intake import Refusal
@@ -41,29 +53,53 @@ class CallOutcome:
 def completed_event(request: ToolCallRequested, outcome: CallOutcome, *, worker_id: str,
                     received_at: datetime) -> ToolCallCompleted:
     """The terminal result of ``request``; timings are measured from its receipt by the worker."""
+    return ToolCallCompleted.model_validate(
+        _completed_fields(request, outcome, worker_id, received_at))
+
+
+def completed_wire(request: ToolCallRequested, outcome: CallOutcome, *, worker_id: str,
+                   received_at: datetime) -> bytes:
+    """``encode(completed_event(...))``, written without building the model."""
+    fields = _completed_fields(request, outcome, worker_id, received_at)
+    offset = request.requested_at.utcoffset()
+    if offset is None or not offset.seconds % 60:  # the two write seconds of an offset apart
+        try:
+            return orjson.dumps(fields, option=orjson.OPT_UTC_Z)
+        except orjson.JSONEncodeError:  # e.g. a big int, or a str with a lone surrogate
+            pass
+    return encode(ToolCallCompleted.model_validate(fields))
+
+
+def _completed_fields(request: ToolCallRequested, outcome: CallOutcome, worker_id: str,
+                      received_at: datetime) -> dict[str, Any]:
+    """The fields of the result in the model's order, as its JSON has them."""
     started = outcome.started_at
     finished = outcome.finished_at
     queue_end = started or finished
-    return ToolCallCompleted(
-        call_id=request.call_id,
-        session_id=request.session_id,
-        branch_id=request.branch_id,
-        tool=request.tool,
-        status=outcome.status,
-        output=outcome.output,
-        error=outcome.error,
-        attempts=outcome.attempts,
-        worker_id=worker_id,
-        retry_after_ms=outcome.retry_after_ms,
-        timings=CallTimings(
-            requested_at=request.requested_at,
-            received_at=received_at,
-            started_at=started,
-            finished_at=finished,
-            queue_ms=max(0.0, (queue_end - received_at).total_seconds() * 1000),
-            run_ms=max(0.0, (finished - started).total_seconds() * 1000) if started else 0.0,
-        ),
-    )
+    error = outcome.error
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "type": "tool_call_completed",
+        "call_id": request.call_id,
+        "session_id": request.session_id,
+        "branch_id": request.branch_id,
+        "tool": request.tool,
+        "status": outcome.status,
+        "output": outcome.output,
+        "error": None if error is None else {
+            "type": error.type, "message": error.message, "retryable": error.retryable},
+        "attempts": outcome.attempts,
+        "worker_id": worker_id,
+        "timings": {
+            "requested_at": request.requested_at,
+            "received_at": received_at,
+            "started_at": started,
+            "finished_at": finished,
+            "queue_ms": max(0.0, (queue_end - received_at).total_seconds() * 1000),
+            "run_ms": max(0.0, (finished - started).total_seconds() * 1000) if started else 0.0,
+        },
+        "retry_after_ms": outcome.retry_after_ms,
+    }
 
 
 def rejected_event(

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from async_toolformer.schemas import DeadLetterReason, ToolCallCompleted
+from async_toolformer.schemas import DeadLetterReason
+
+if TYPE_CHECKING:
+    from .guarding import Sealed
 
 
 class EventPublisher(Protocol):
@@ -22,7 +25,7 @@ class EventPublisher(Protocol):
 class ExecutorObserver(Protocol):
     """Receives what the metrics exporter counts; every method must be cheap."""
 
-    def result(self, result: ToolCallCompleted) -> None: ...
+    def result(self, result: Sealed) -> None: ...
 
     def dead_letter(self, reason: DeadLetterReason) -> None: ...
 
@@ -32,7 +35,7 @@ class ExecutorObserver(Protocol):
 class NullObserver:
     """Observes nothing; the default where no metrics are wanted."""
 
-    def result(self, result: ToolCallCompleted) -> None:
+    def result(self, result: Sealed) -> None:
         pass
 
     def dead_letter(self, reason: DeadLetterReason) -> None:

@@ -35,7 +35,7 @@ def _executor(results: list[ToolCallCompleted], **options: object) -> CallExecut
 
 
 async def _submit(executor: CallExecutor, call_id: str, ms: int, *, session: str = "s",
-                  branch: str = "main") -> asyncio.Task[ToolCallCompleted]:
+                  branch: str = "main") -> asyncio.Task[Sealed]:
     request = ToolCallRequested(call_id=call_id, session_id=session, branch_id=branch,
                                 tool="wait", arguments={"ms": ms})
     await executor.reserve()
@@ -73,7 +73,7 @@ async def test_cancel_branch_stops_running_calls_with_the_reason() -> None:
     kept = await _submit(executor, "y", 50, branch="other")
     await asyncio.sleep(0.02)
     assert executor.cancel(BranchCancelled(session_id="s", branch_id="b", reason="pruned")) == 1
-    cancelled, ok = await asyncio.gather(doomed, kept)
+    cancelled, ok = [sealed.event for sealed in await asyncio.gather(doomed, kept)]
     assert cancelled.status is CallStatus.CANCELLED
     assert cancelled.error is not None
     assert cancelled.error.message == "pruned"
@@ -84,7 +84,7 @@ async def test_calls_of_a_cancelled_session_never_start() -> None:
     results: list[ToolCallCompleted] = []
     executor = _executor(results)
     executor.cancel(SessionCancelled(session_id="gone", reason="bye"))
-    result = await (await _submit(executor, "late", 10_000, session="gone"))
+    result = (await (await _submit(executor, "late", 10_000, session="gone"))).event
     assert result.status is CallStatus.CANCELLED
     assert result.timings.started_at is None
 

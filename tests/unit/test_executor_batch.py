@@ -78,16 +78,20 @@ def _admission(call_id: str, tool_name: str = "note", *, session: str = "s",
 
 
 async def _submit(executor: CallExecutor, admissions: list[Admission]
-                  ) -> list[asyncio.Future[ToolCallCompleted]]:
+                  ) -> list[asyncio.Future[Sealed]]:
     for _ in admissions:
         await executor.reserve()
     return executor.submit_batch(admissions, received_at=datetime.now(UTC))
 
 
+async def _events(*futures: asyncio.Future[Sealed]) -> list[ToolCallCompleted]:
+    return [sealed.event for sealed in await asyncio.gather(*futures)]
+
+
 async def test_instant_calls_are_published_as_one_batch() -> None:
     published = Published()
     executor = _executor(published, ledger=InMemoryLedger())
-    results = await asyncio.gather(*await _submit(
+    results = await _events(*await _submit(
         executor, [_admission(f"c{i}") for i in range(20)]))
     assert [r.output for r in results] == [f"c{i}" for i in range(20)]
     assert all(r.status is CallStatus.OK and r.attempts == 1 for r in results)
@@ -115,7 +119,7 @@ async def test_calls_that_wait_run_concurrently_and_can_be_cancelled() -> None:
     ])
     await asyncio.sleep(0.01)
     assert executor.cancel(BranchCancelled(session_id="s", branch_id="b", reason="pruned")) == 1
-    results = await asyncio.wait_for(asyncio.gather(*futures), 5)
+    results = await asyncio.wait_for(_events(*futures), 5)
     assert results[0].status is CallStatus.CANCELLED
     assert results[0].error is not None
     assert results[0].error.message == "pruned"
@@ -132,7 +136,7 @@ async def test_waiting_calls_that_end_together_are_recorded_and_published_togeth
     assert published.batches == 0
     assert executor.running() == 30
     gate.set()
-    results = await asyncio.wait_for(asyncio.gather(*futures), 5)
+    results = await asyncio.wait_for(_events(*futures), 5)
     assert [r.output for r in results] == [f"g{i}" for i in range(30)]
     assert published.batches == 1
     assert None not in [await ledger.lookup(f"g{i}") for i in range(30)]
@@ -179,7 +183,7 @@ async def test_without_a_ledger_a_batch_still_runs_each_call_once() -> None:
     published = Published()
     executor = _executor(published)
     futures = await _submit(executor, [_admission("x"), _admission("y", "nap", ms=20)])
-    x, y = await asyncio.gather(*futures)
+    x, y = await _events(*futures)
     assert (x.output, y.output) == ("x", "y")
     assert sorted(runs) == ["x", "y"]
     assert published.batches == 2  # x with its batch, y once it had waited
@@ -257,7 +261,7 @@ async def test_a_tool_that_cancels_itself_at_once_spoils_only_its_own_call() -> 
                                        _admission("ok2")])
     await asyncio.wait(futures, timeout=5)
     assert futures[1].cancelled()  # no result: its offset stays uncommitted
-    assert [f.result().output for f in (futures[0], futures[2])] == ["ok1", "ok2"]
+    assert [f.result().event.output for f in (futures[0], futures[2])] == ["ok1", "ok2"]
     retaken = await ledger.claim("bad", "other")
     assert isinstance(retaken, Acquired)
     assert retaken.takeover_from is None  # handed back, not left to expire
