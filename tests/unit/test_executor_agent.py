@@ -65,8 +65,8 @@ class Acks:
         self.offsets: list[int] = []
         self._changed = asyncio.Event()
 
-    def __call__(self, record: Record) -> None:
-        self.offsets.append(record.offset)
+    def __call__(self, records: list[Record]) -> None:
+        self.offsets.extend(record.offset for record in records)
         self._changed.set()
 
     async def reach(self, n: int) -> None:
