@@ -61,17 +61,20 @@ def admit(raw: bytes | None, key: bytes | None, registry: ToolRegistry, *,
     except InvalidEventError as exc:
         return Refusal(DeadLetterReason.INVALID_EVENT, str(exc), call_id=exc.call_id,
                        session_id=session)
-    ids = {"call_id": request.call_id, "session_id": request.session_id,
-           "branch_id": request.branch_id, "tool": request.tool}
     try:
         spec = registry.get(request.tool)
     except UnknownToolError as exc:
-        return Refusal(DeadLetterReason.UNKNOWN_TOOL, str(exc), **ids)
+        return _refused(DeadLetterReason.UNKNOWN_TOOL, str(exc), request)
     try:
         arguments = spec.validate(request.arguments)
     except InvalidArgumentsError as exc:
-        return Refusal(DeadLetterReason.INVALID_ARGUMENTS, f"{spec.name}: {exc}", **ids)
+        return _refused(DeadLetterReason.INVALID_ARGUMENTS, f"{spec.name}: {exc}", request)
     return Admission(request, spec, arguments)
+
+
+def _refused(reason: DeadLetterReason, error: str, request: ToolCallRequested) -> Refusal:
+    return Refusal(reason, error, call_id=request.call_id, session_id=request.session_id,
+                   branch_id=request.branch_id, tool=request.tool)
 
 
 def _call_id_in(raw: bytes) -> str | None:

@@ -41,12 +41,17 @@ class ToolSpec:
     service: str | None = None
     cost: Cost = 1.0
     is_async: bool = field(init=False)
+    takes_any: bool = field(init=False)  # only ``**kwargs``: there is nothing to validate
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "is_async", inspect.iscoroutinefunction(self.fn))
+        object.__setattr__(self, "takes_any", not self.arguments.model_fields
+                           and self.arguments.model_config.get("extra") == "allow")
 
     def validate(self, arguments: dict[str, Any]) -> dict[str, Any]:
         """Validated keyword arguments for the function (raises InvalidArgumentsError)."""
+        if self.takes_any:
+            return dict(arguments)
         return validate_arguments(self.arguments, arguments)
 
     def cost_of(self, arguments: dict[str, Any]) -> float:

@@ -51,3 +51,25 @@ def test_definition_errors_say_what_to_fix() -> None:
 
     with pytest.raises(UnknownToolError, match="known: same"):
         registry.get("nope")
+
+
+def test_keyword_arguments_are_validated_unless_the_tool_takes_any() -> None:
+    from async_toolformer.agents.exceptions import InvalidArgumentsError
+
+    registry = ToolRegistry()
+
+    @tool(registry=registry)
+    def anything(**arguments: Any) -> None:
+        """Takes whatever it is given."""
+
+    @tool(registry=registry)
+    def counted(n: int, **rest: Any) -> None:
+        """Needs a whole number, takes anything else."""
+
+    given = {"n": "x", "deep": {"a": [1]}}
+    taken = registry.get("anything").validate(given)
+    assert taken == given
+    assert taken is not given  # the caller's dict is not handed to the tool
+    assert registry.get("counted").validate({"n": "3", "m": 1}) == {"n": 3, "m": 1}
+    with pytest.raises(InvalidArgumentsError, match="n"):
+        registry.get("counted").validate(given)
