@@ -98,10 +98,10 @@ class ExecutorAgent:
                     task.add_done_callback(self._side_tasks.discard)
                     task.add_done_callback(self._finisher(record))
                     continue
-                if admitted and not self.executor.has_room():
+                if not self.executor.try_reserve():
                     self._submit(admitted, received_at)  # those reserved must not wait on us
                     admitted = []
-                await self.executor.reserve()
+                    await self.executor.reserve()
                 self.tracker.start(record.tp, record.offset, record)
                 admitted.append((verdict, record))
         finally:  # even when cut short: a reserved and tracked call must run

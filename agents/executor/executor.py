@@ -50,6 +50,7 @@ from .guarding import (
 )
 from .intake import Admission
 from .outcome import CallOutcome
+from .room import Room
 from .runner import Rest, run_tool, start_tool
 
 logger = logging.getLogger(__name__)
@@ -109,7 +110,7 @@ class CallExecutor:
         self._worker_id = worker_id
         self._sink = sink
         self._sink_many = sink_many or self._each_to_sink
-        self._slots = asyncio.Semaphore(max_in_flight)
+        self._room = Room(max_in_flight)
         self._tool_slots = {
             name: asyncio.Semaphore(n) for name, n in (tool_concurrency or {}).items()
         }
@@ -125,13 +126,13 @@ class CallExecutor:
         self.stats = ExecutorStats()
         self.on_queue_wait: Callable[[str, float], None] | None = None
 
-    def has_room(self) -> bool:
-        """Whether ``reserve`` would return at once."""
-        return not self._slots.locked()
+    def try_reserve(self) -> bool:
+        """``reserve`` if it needs no wait; False (and nothing reserved) if it would."""
+        return self._room.try_take()
 
     async def reserve(self) -> None:
         """Wait for room under the worker-wide cap; call once before each submitted call."""
-        await self._slots.acquire()
+        await self._room.take()
 
     def submit(self, request: ToolCallRequested, spec: ToolSpec, arguments: dict[str, Any],
                *, received_at: datetime) -> asyncio.Task[Sealed]:
@@ -492,7 +493,7 @@ class CallExecutor:
 
     def _release(self, done: asyncio.Future[Sealed]) -> None:
         self.stats.in_flight -= 1
-        self._slots.release()
+        self._room.give_back()
         if not done.cancelled() and (error := done.exception()) is not None:
             logger.error("a call ended without a published result: %r", error, exc_info=error)
 
