@@ -110,9 +110,14 @@ class ExecutorAgent:
     def _submit(self, admitted: list[tuple[Admission, Any]], received_at: datetime) -> None:
         if not admitted:
             return
-        futures = self.executor.submit_batch([a for a, _ in admitted], received_at=received_at)
-        for future, (_, record) in zip(futures, admitted, strict=True):
-            future.add_done_callback(self._finisher(record))
+        records = [record for _, record in admitted]
+
+        def ended(index: int, done: asyncio.Future[Any]) -> None:
+            record = records[index]
+            self._finished(done, tp=record.tp, offset=record.offset)
+
+        self.executor.submit_batch([a for a, _ in admitted], received_at=received_at,
+                                   on_end=ended)
 
     def _finisher(self, record: Any) -> Callable[[asyncio.Future[Any]], None]:
         return functools.partial(self._finished, tp=record.tp, offset=record.offset)

@@ -66,13 +66,18 @@ class _Running:
     cancel_reason: str | None = None
 
 
+OnEnd = Callable[[int, asyncio.Future[Sealed]], None]
+
+
 @dataclass(slots=True)
 class _Entry:
-    """One call of a batch and the future its caller waits on."""
+    """One call of a batch, the future its caller waits on, and who to tell when it ends."""
 
     admission: Admission
     received_at: datetime
     done: asyncio.Future[Sealed]
+    index: int  # its place in the batch, for ``on_end``
+    on_end: OnEnd | None
     # Who settles ``done``: the batch; a task that holds the call while it waits (its
     # failure, and a finish its success); or a task of ``submit``'s path, entirely.
     owner: Literal["batch", "held", "task"] = "batch"
@@ -148,27 +153,33 @@ class CallExecutor:
         task.add_done_callback(self._release)
         return task
 
-    def submit_batch(self, admissions: Sequence[Admission], *, received_at: datetime
-                     ) -> list[asyncio.Future[Sealed]]:
+    def submit_batch(self, admissions: Sequence[Admission], *, received_at: datetime,
+                     on_end: OnEnd | None = None) -> list[asyncio.Future[Sealed]]:
         """Start the calls of one fetch; each future ends once its result is published.
 
         Needs one prior ``reserve`` per call. A future that ends cancelled or with
         an error had no result published (the worker is shutting down, say).
+        ``on_end(i, future)`` is called as the ``i``-th call's future ends, in the
+        same step (a done-callback would cost a loop turn per call); it must not
+        raise. The futures are the executor's to settle: cancel a call with
+        :meth:`cancel`, not through its future.
         """
         loop = asyncio.get_running_loop()
         futures: list[asyncio.Future[Sealed]] = []
         batch: list[_Entry] = []
-        for admission in admissions:
+        for index, admission in enumerate(admissions):
             call_id = admission.request.call_id
             if (call_id in self._running or call_id in self._opening
                     or admission.spec.name in self._tool_slots):
-                futures.append(self.submit(admission.request, admission.spec,
-                                           admission.arguments, received_at=received_at))
+                alone = self.submit(admission.request, admission.spec, admission.arguments,
+                                    received_at=received_at)
+                if on_end is not None:
+                    alone.add_done_callback(functools.partial(on_end, index))
+                futures.append(alone)
                 continue
             done: asyncio.Future[Sealed] = loop.create_future()
-            done.add_done_callback(self._release)
             self._opening.add(call_id)
-            batch.append(_Entry(admission, received_at, done))
+            batch.append(_Entry(admission, received_at, done, index, on_end))
             futures.append(done)
         if batch:
             self.stats.in_flight += len(batch)
@@ -344,7 +355,7 @@ class CallExecutor:
                     # As on submit's path: no result, the claim handed back, the others go on.
                     if opening is not _UNGUARDED:
                         dropped.append((request, opening))
-                    entry.done.cancel()
+                    self._end(entry)
                     continue
                 if isinstance(begun, CallOutcome):
                     sealed = self._sealer(request, entry.received_at)(begun)
@@ -358,7 +369,7 @@ class CallExecutor:
         task = asyncio.create_task(self._held(entry, claimed, begun))
         self._track(entry.admission.request, task, entry.done)
         entry.owner = "held"
-        task.add_done_callback(functools.partial(_settle, entry.done, with_result=False))
+        task.add_done_callback(functools.partial(self._settle, entry, with_result=False))
 
     async def _held(self, entry: _Entry, claimed: Claimed, begun: Rest | None) -> None:
         admission = entry.admission
@@ -425,19 +436,13 @@ class CallExecutor:
             self._count(sealed)
         await self._sink_many([sealed for _, sealed in ready])
         for entry, sealed in ready:
-            if not entry.done.done():
-                entry.done.set_result(sealed)
+            self._end(entry, sealed)
 
     def _abandon(self, entries: list[_Entry], error: Exception | None) -> None:
         """End unsettled calls without a result: their offsets stay uncommitted."""
         self._opening.difference_update(e.admission.request.call_id for e in entries)
         for entry in entries:
-            if entry.done.done():
-                continue
-            if error is None:
-                entry.done.cancel()
-            else:
-                entry.done.set_exception(error)
+            self._end(entry, error=error)
 
     def _hand_over(self, entry: _Entry) -> None:
         """Give one call of a batch to ``submit``'s path, in a task of its own."""
@@ -446,7 +451,7 @@ class CallExecutor:
             admission.request, admission.spec, admission.arguments, entry.received_at))
         self._track(admission.request, task)
         entry.owner = "task"
-        task.add_done_callback(functools.partial(_settle, entry.done))
+        task.add_done_callback(functools.partial(self._settle, entry))
 
     def _cancelled(self, entry: _Entry) -> Sealed | None:
         request = entry.admission.request
@@ -497,19 +502,33 @@ class CallExecutor:
         if not done.cancelled() and (error := done.exception()) is not None:
             logger.error("a call ended without a published result: %r", error, exc_info=error)
 
+    def _end(self, entry: _Entry, sealed: Sealed | None = None, *,
+             error: BaseException | None = None) -> None:
+        """End a call of a batch, once: with its published result, else with none
+        (cancelled, or failed with ``error``); give its room back and say so."""
+        done = entry.done
+        if done.done():
+            return
+        if sealed is not None:
+            done.set_result(sealed)
+        elif error is not None:
+            done.set_exception(error)
+        else:
+            done.cancel()
+        self._release(done)
+        if entry.on_end is not None:
+            entry.on_end(entry.index, done)
 
-def _settle(done: asyncio.Future[Sealed], task: asyncio.Task[Any], *,
-            with_result: bool = True) -> None:
-    """Pass the end of a call's task to the future its batch gave out.
+    def _settle(self, entry: _Entry, task: asyncio.Task[Any], *,
+                with_result: bool = True) -> None:
+        """Pass the end of a call's task to its entry.
 
-    A task that holds a call (``with_result=False``) passes only its failure:
-    its result reaches the future through the finish it joins.
-    """
-    if done.done():
-        return
-    if task.cancelled():
-        done.cancel()
-    elif (error := task.exception()) is not None:
-        done.set_exception(error)
-    elif with_result:
-        done.set_result(task.result())
+        A task that holds a call (``with_result=False``) passes only its failure:
+        its result reaches the entry through the finish it joins.
+        """
+        if task.cancelled():
+            self._end(entry)
+        elif (error := task.exception()) is not None:
+            self._end(entry, error=error)
+        elif with_result:
+            self._end(entry, task.result())

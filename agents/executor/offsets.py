@@ -45,8 +45,8 @@ class OffsetTracker(Generic[T]):
         from its committed offset (it came back after a rebalance): what was
         pending is dropped, to be acked by the reading that is now under way.
         """
-        state = self._partitions.setdefault(partition, _Partition())
-        if state.queue and offset <= state.queue[-1].offset:
+        state = self._partitions.get(partition)
+        if state is None or (state.queue and offset <= state.queue[-1].offset):
             state = self._partitions[partition] = _Partition()
         pending = _Pending(offset, item)
         state.queue.append(pending)

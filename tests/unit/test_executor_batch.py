@@ -265,3 +265,27 @@ async def test_a_tool_that_cancels_itself_at_once_spoils_only_its_own_call() -> 
     retaken = await ledger.claim("bad", "other")
     assert isinstance(retaken, Acquired)
     assert retaken.takeover_from is None  # handed back, not left to expire
+
+
+async def test_on_end_hears_of_every_call_once_however_it_ended() -> None:
+    ledger = InMemoryLedger(lease_ms=300)
+    executor = _executor(Published(), ledger=ledger, tool_concurrency={"gated": 5},
+                         max_in_flight=5)
+    executor.cancel(SessionCancelled(session_id="gone", reason="bye"))
+    admissions = [_admission("now"), _admission("waits", "nap", ms=20),
+                  _admission("cancelled", session="gone"), _admission("capped", "gated"),
+                  _admission("now")]  # a duplicate in flight follows the first
+    heard: list[tuple[int, bool]] = []
+    for _ in admissions:
+        await executor.reserve()
+    futures = executor.submit_batch(
+        admissions, received_at=datetime.now(UTC),
+        on_end=lambda i, done: heard.append((i, done is futures[i] and done.done())))
+    gate.set()
+    try:
+        await asyncio.wait_for(asyncio.gather(*futures), 5)
+    finally:
+        gate.clear()
+    assert sorted(heard) == [(i, True) for i in range(5)]
+    assert executor.stats.in_flight == 0
+    assert [executor.try_reserve() for _ in range(6)] == [True] * 5 + [False]  # all given back
