@@ -39,28 +39,35 @@ end
 
 # shared: worker_id, lease_ms (or per key, both)
 # -> {0, token, takeover_from|nil} | {1, record} | {2, owner, left_ms}
+# The hash is read without asking its TYPE first: a key that is not one (a record,
+# or something foreign) fails HMGET, and only then is its type looked up. Numbers a
+# batch shares are formatted once: every key never leased before gets ``now``.
 CLAIM = _PRELUDE + """
 local worker, lease = ARGV[3], tonumber(ARGV[4])
 local each = worker == ''
+local now_s = fmt(now)
+local exp_s, keep_s
+if not each then exp_s, keep_s = fmt(now + lease), fmt(math.max(retention, lease)) end
 for i, key in ipairs(KEYS) do
-  if each then worker, lease = ARGV[3 + 2 * i], tonumber(ARGV[4 + 2 * i]) end
-  local kind = kind_of(key)
-  if kind == 'string' then
-    out[i] = {1, redis.call('GET', key)}
+  if each then
+    worker, lease = ARGV[3 + 2 * i], tonumber(ARGV[4 + 2 * i])
+    exp_s, keep_s = fmt(now + lease), fmt(math.max(retention, lease))
+  end
+  local f = redis.pcall('HMGET', key, 'tok', 'own', 'exp')
+  if f['err'] then
+    if kind_of(key) == 'string' then out[i] = {1, redis.call('GET', key)} end
   else
-    local tok, owner, exp = 0, false, 0
-    if kind == 'hash' then
-      local f = redis.call('HMGET', key, 'tok', 'own', 'exp')
-      tok, owner, exp = tonumber(f[1]), f[2], tonumber(f[3])
-    end
+    local tok, owner, exp = tonumber(f[1]) or 0, f[2], tonumber(f[3]) or 0
     if exp > now then
       out[i] = {2, owner, exp - now}
     else
       local token = math.max(tok + 1, now)
-      redis.call('HSET', key, 'tok', fmt(token), 'own', worker, 'exp', fmt(now + lease))
-      redis.call('PEXPIRE', key, fmt(math.max(retention, lease)))
+      local token_s = now_s
+      if token ~= now then token_s = fmt(token) end
+      redis.call('HSET', key, 'tok', token_s, 'own', worker, 'exp', exp_s)
+      redis.call('PEXPIRE', key, keep_s)
       if owner == '' then owner = false end
-      out[i] = {0, fmt(token), owner}
+      out[i] = {0, token_s, owner}
     end
   end
 end
@@ -87,16 +94,20 @@ return out
 
 # per key: record (it starts with its token)
 # -> 1 recorded (now or by an earlier call with this token) | 0
+# As in CLAIM, a key that is not a hash is found out by HGET failing.
 COMPLETE = _PRELUDE + """
+local keep_s = fmt(retention)
 for i, key in ipairs(KEYS) do
   local record = ARGV[2 + i]
   local token = token_in(record, key)
-  local kind = kind_of(key)
+  local current = redis.pcall('HGET', key, 'tok')
   out[i] = 0
-  if kind == 'hash' and tonumber(redis.call('HGET', key, 'tok')) == token then
-    redis.call('SET', key, record, 'PX', fmt(retention))
-    out[i] = 1
-  elseif kind == 'string' and token_in(redis.call('GETRANGE', key, 0, 24), key) == token then
+  if type(current) == 'table' and current['err'] then
+    if kind_of(key) == 'string' and token_in(redis.call('GETRANGE', key, 0, 24), key) == token then
+      out[i] = 1
+    end
+  elseif tonumber(current) == token then
+    redis.call('SET', key, record, 'PX', keep_s)
     out[i] = 1
   end
 end

@@ -159,8 +159,14 @@ async def test_foreign_key_under_the_prefix_is_reported(
     await ledger_redis.set(ledger.key("str"), b"not a record")
     with pytest.raises(LedgerEntryError, match="own namespace"):
         await ledger.claim("list", "w")
+    with pytest.raises(LedgerEntryError, match="own namespace"):
+        await ledger.complete("list", 1, b"{}")
     with pytest.raises(LedgerEntryError, match="not a ledger record"):
         await ledger.lookup("str")
+    with pytest.raises(LedgerEntryError):
+        await ledger.claim("str", "w")  # a string is taken for a record, and this one is not
+    with pytest.raises(LedgerEntryError):
+        await ledger.complete("str", 1, b"{}")
 
 
 async def test_mixed_leases_in_one_batch_each_get_their_own(make_ledger: LedgerFactory) -> None:
