@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import time
 from collections.abc import Coroutine
 from concurrent.futures import Executor
 from datetime import UTC, datetime
@@ -37,10 +38,12 @@ def start_tool(spec: ToolSpec, arguments: dict[str, Any], *, timeout_s: float,
     """The outcome if the first attempt ends without waiting, else the rest to await.
 
     The deadline counts from now either way, and is armed only once the tool
-    waits: code that has not yet suspended cannot be interrupted anyway.
+    waits: code that has not yet suspended cannot be interrupted anyway. The
+    loop's clock is read only then too (``get_running_loop`` is a ``getpid``
+    system call each time), the time spent so far measured on ``monotonic``.
     """
     started = datetime.now(UTC)
-    deadline = asyncio.get_running_loop().time() + timeout_s
+    begun = time.monotonic()
     if not spec.is_async:
         return _attempts(spec, arguments, threads, timeout_s, started, attempt=1)
     coro = spec.fn(**arguments)
@@ -52,6 +55,7 @@ def start_tool(spec: ToolSpec, arguments: dict[str, Any], *, timeout_s: float,
         if not spec.retry.should_retry(exc, 1):
             return _failed(spec, exc, 1, started, timeout_s)
         return _attempts(spec, arguments, threads, timeout_s, started, attempt=2, backoff=True)
+    deadline = asyncio.get_running_loop().time() + timeout_s - (time.monotonic() - begun)
     return _attempts(spec, arguments, threads, timeout_s, started, attempt=1,
                      first=(Resumed(coro, waiting_on), deadline))
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 
 from async_toolformer.agents.exceptions import ToolFailure
 from async_toolformer.agents.executor import CallOutcome, run_tool, start_tool
@@ -27,6 +28,13 @@ async def shaky(fail_times: int) -> str:
 @tool(registry=registry, retry=RetryPolicy(attempts=2, initial_delay_s=0, retry_on_timeout=True))
 async def slow() -> None:
     """Sleep past any small timeout."""
+    await asyncio.sleep(10)
+
+
+@tool(registry=registry)
+async def busy_then_waits(busy_s: float) -> None:
+    """Keeps the loop busy before it first waits, then waits long."""
+    time.sleep(busy_s)  # noqa: ASYNC251 - blocking the loop is the point
     await asyncio.sleep(10)
 
 
@@ -114,3 +122,12 @@ async def test_start_tool_answers_a_failure_that_is_not_retried_at_once() -> Non
     assert begun.status is CallStatus.ERROR
     assert begun.error is not None
     assert begun.error.type == "ValueError"
+
+
+async def test_the_deadline_counts_from_the_start_not_from_the_first_wait() -> None:
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    outcome = await run_tool(registry.get("busy_then_waits"), {"busy_s": 0.3}, timeout_s=0.4)
+    assert outcome.status is CallStatus.TIMEOUT
+    # Counted from the first wait it would end at 0.7 s; from the start, at 0.4 (+ a tick).
+    assert loop.time() - started < 0.6
