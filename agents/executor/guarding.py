@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
@@ -40,7 +40,9 @@ class Sealed:
     tool: str
     status: CallStatus
     seconds: float  # from receipt by the worker to the end, for the latency metric
-    _event: ToolCallCompleted | Callable[[], ToolCallCompleted]
+    # The model, or how to build it; two results with the same bytes are equal either way.
+    _event: ToolCallCompleted | Callable[[], ToolCallCompleted] = field(repr=False,
+                                                                         compare=False)
 
     @classmethod
     def of(cls, event: ToolCallCompleted) -> Sealed:
