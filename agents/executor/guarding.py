@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
+from pydantic_core import PydanticSerializationError
+
 from async_toolformer.schemas import (
     CallStatus,
     ToolCallCompleted,
@@ -56,8 +58,18 @@ class Sealed:
     @classmethod
     def of_outcome(cls, request: ToolCallRequested, outcome: CallOutcome, *, worker_id: str,
                    received_at: datetime) -> Sealed:
-        """The result of ``request``, written straight to bytes; the model waits to be asked for."""
-        wire = completed_wire(request, outcome, worker_id=worker_id, received_at=received_at)
+        """The result of ``request``, written straight to bytes; the model waits to be asked for.
+
+        Output that passed the runner's check and still cannot be written (a str
+        with a lone surrogate, say) makes the result an error instead.
+        """
+        try:
+            wire = completed_wire(request, outcome, worker_id=worker_id, received_at=received_at)
+        except PydanticSerializationError as exc:
+            outcome = CallOutcome.unserialisable(request.tool, outcome.output, exc,
+                                                 attempts=outcome.attempts,
+                                                 started_at=outcome.started_at)
+            wire = completed_wire(request, outcome, worker_id=worker_id, received_at=received_at)
         build = functools.partial(completed_event, request, outcome, worker_id=worker_id,
                                   received_at=received_at)
         seconds = (outcome.finished_at - received_at).total_seconds()

@@ -49,6 +49,15 @@ class CallOutcome:
         return cls(status=status, error=ToolError(type=kind, message=message, retryable=retryable),
                    attempts=attempts, started_at=started_at)
 
+    @classmethod
+    def unserialisable(cls, tool: str, value: Any, reason: Exception, *, attempts: int,
+                       started_at: datetime | None) -> CallOutcome:
+        """The error a call ends in when what its tool returned cannot be written as JSON."""
+        return cls.failed(
+            CallStatus.ERROR, "UnserialisableOutput",
+            f"{tool} returned {type(value).__name__}, which JSON cannot hold: {reason}",
+            attempts=attempts, started_at=started_at)
+
 
 def completed_event(request: ToolCallRequested, outcome: CallOutcome, *, worker_id: str,
                     received_at: datetime) -> ToolCallCompleted:

@@ -117,8 +117,6 @@ def _ok(spec: ToolSpec, value: Any, attempts: int, started: datetime) -> CallOut
     try:
         output = to_jsonable_python(value)
     except PydanticSerializationError as exc:
-        return CallOutcome.failed(
-            CallStatus.ERROR, "UnserialisableOutput",
-            f"{spec.name} returned {type(value).__name__}, which JSON cannot hold: {exc}",
-            attempts=attempts, started_at=started)
+        return CallOutcome.unserialisable(spec.name, value, exc, attempts=attempts,
+                                          started_at=started)
     return CallOutcome(status=CallStatus.OK, output=output, attempts=attempts, started_at=started)

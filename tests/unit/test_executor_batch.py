@@ -47,6 +47,12 @@ async def nap(tag: str, ms: int) -> str:
     return tag
 
 
+@tool(registry=registry)
+async def surrogate(tag: str) -> str:
+    """Returns a str with a lone surrogate, which no JSON encoder can write."""
+    return tag + "\ud800"
+
+
 class Published:
     """The executor's sinks: counts batches and keeps every result."""
 
@@ -289,3 +295,14 @@ async def test_on_end_hears_of_every_call_once_however_it_ended() -> None:
     assert sorted(heard) == [(i, True) for i in range(5)]
     assert executor.stats.in_flight == 0
     assert [executor.try_reserve() for _ in range(6)] == [True] * 5 + [False]  # all given back
+
+
+async def test_a_result_that_cannot_be_written_is_an_error_and_spoils_no_other_call() -> None:
+    published = Published()
+    executor = _executor(published, ledger=InMemoryLedger())
+    odd, kept = await asyncio.wait_for(_events(*await _submit(
+        executor, [_admission("odd", "surrogate"), _admission("kept")])), 5)
+    assert odd.status is CallStatus.ERROR
+    assert odd.error is not None
+    assert odd.error.type == "UnserialisableOutput"
+    assert kept.status is CallStatus.OK
