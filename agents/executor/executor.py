@@ -358,7 +358,8 @@ class CallExecutor:
                     self._end(entry)
                     continue
                 if isinstance(begun, CallOutcome):
-                    sealed = self._sealer(request, entry.received_at)(begun)
+                    sealed = Sealed.of_outcome(request, begun, worker_id=self._worker_id,
+                                               received_at=entry.received_at)
                     finished.append((entry, None if opening is _UNGUARDED else opening, sealed))
                 else:
                     self._hold(entry, opening, begun)
