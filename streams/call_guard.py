@@ -74,7 +74,7 @@ class LedgerGuard:
             claim = await _retrying(lambda: ledger.claim(request.call_id, self._worker_id))
             match claim:
                 case Recorded(stored):  # published again as the very bytes recorded
-                    return _recorded(stored)
+                    return Sealed.from_wire(stored)
                 case HeldElsewhere(owner, expires_in_ms):
                     logger.info("call %s is held by %s; waiting up to %d ms",
                                 request.call_id, owner, expires_in_ms)
@@ -96,7 +96,7 @@ class LedgerGuard:
         for claim in claims:
             match claim:
                 case Recorded(stored):
-                    openings.append(Answered(_recorded(stored)))
+                    openings.append(Answered(Sealed.from_wire(stored)))
                 case Acquired(token, takeover_from):
                     openings.append(Claimed(token, takeover_from))
                 case HeldElsewhere():
@@ -175,10 +175,6 @@ class LedgerGuard:
             return outcome
         except QuotaTooLargeError as exc:  # no wait will ever admit it
             return CallOutcome.failed(CallStatus.REJECTED, "QuotaTooLarge", str(exc))
-
-
-def _recorded(stored: bytes) -> Sealed:
-    return Sealed.from_wire(stored)
 
 
 async def _release(ledger: Ledger, call_id: str, token: int) -> None:
