@@ -11,7 +11,7 @@ the bytes to be the model's own; anything orjson cannot write the same way
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -28,6 +28,8 @@ from async_toolformer.schemas import (
 )
 
 from .intake import Refusal
+
+_MINUTE = timedelta(minutes=1)
 
 
 @dataclass(slots=True)
@@ -71,7 +73,7 @@ def completed_wire(request: ToolCallRequested, outcome: CallOutcome, *, worker_i
     """``encode(completed_event(...))``, written without building the model."""
     fields = _completed_fields(request, outcome, worker_id, received_at)
     offset = request.requested_at.utcoffset()
-    if offset is None or not offset.seconds % 60:  # the two write seconds of an offset apart
+    if offset is None or not offset % _MINUTE:  # the two round a part-minute apart
         try:
             return orjson.dumps(fields, option=orjson.OPT_UTC_Z)
         except orjson.JSONEncodeError:  # e.g. a big int, or a str with a lone surrogate

@@ -62,6 +62,15 @@ def test_a_request_time_offset_by_seconds_is_written_as_the_model_writes_it() ->
     assert _both_agree(request, outcome, "w", datetime.now(UTC))
 
 
+def test_a_request_time_offset_by_a_part_second_west_of_utc_is_written_as_the_model_writes_it(
+) -> None:
+    odd = datetime(2000, 1, 1, tzinfo=timezone(-timedelta(hours=22, minutes=29,
+                                                          seconds=59, microseconds=499999)))
+    request = ToolCallRequested(call_id="c", session_id="s", tool="t", requested_at=odd)
+    outcome = CallOutcome(status=CallStatus.OK, output=None, attempts=1)
+    assert _both_agree(request, outcome, "w", datetime.now(UTC))
+
+
 def _both_agree(request: ToolCallRequested, outcome: CallOutcome, worker_id: str,
                 received_at: datetime) -> bool:
     wire = completed_wire(request, outcome, worker_id=worker_id, received_at=received_at)
