@@ -7,19 +7,30 @@ Freezing them takes them out of the collector's view for good.
 
 The young threshold counts objects allocated and not yet freed since the last
 collection, so per-call garbage freed by reference counting never triggers one.
-What does is calls in flight: 20,000 sleeping calls hold about 600,000 objects,
-and with a threshold of 50,000 each collection walked the live ones again, about
-30 µs of CPU per call (a quarter of it). A threshold above what the in-flight
-cap holds means a burst is not walked at all. Reference cycles are still
-collected, only later: at most that many young objects wait for a pass, and a
-pass at full load pauses the worker for up to a few hundred ms.
+What does is calls in flight: a sleeping call holds about 50 tracked objects
+until it ends, so 20,000 of them hold a million. Each collection walks the live
+ones again: with a threshold of 50,000 that was about 30 µs of CPU per call,
+and with a fixed million, a burst of 20,000 crossed it once and paused the
+worker for 320-420 ms, to collect a few hundred objects. So by default the
+threshold is kept above what a full in-flight cap holds
+(:func:`young_threshold_for`), and a burst is not walked at all. Reference
+cycles are still collected, only later: at most that many young objects wait
+for a pass, and a pass at full load pauses the worker for up to a few hundred ms.
 """
 
 from __future__ import annotations
 
 import gc
 
-__all__ = ["settle_heap"]
+__all__ = ["OBJECTS_PER_CALL", "settle_heap", "young_threshold_for"]
+
+OBJECTS_PER_CALL = 100  # about 50 measured for a sleeping call, with room for a tool's own
+_LEAST_YOUNG_THRESHOLD = 1_000_000
+
+
+def young_threshold_for(max_in_flight: int) -> int:
+    """The default young threshold: above what ``max_in_flight`` calls hold, 1,000,000 at least."""
+    return max(_LEAST_YOUNG_THRESHOLD, OBJECTS_PER_CALL * max_in_flight)
 
 
 def settle_heap(young_threshold: int) -> None:

@@ -70,9 +70,10 @@ class Settings(BaseSettings):
     ledger_linger_ms: float = Field(
         default=2.0, ge=0, description="Under load, how long a ledger request waits for others.")
     result_retention_s: int = Field(default=86_400, ge=1, description="How long results stay.")
-    gc_young_threshold: int = Field(
-        default=1_000_000, ge=0,
-        description="Net young objects between GC passes, start-up heap frozen; 0: Python's.")
+    gc_young_threshold: int | None = Field(
+        default=None, ge=0,
+        description="Net young objects between GC passes, start-up heap frozen; 0: Python's; "
+                    "unset: 100 per call of max_in_flight, 1,000,000 at least.")
 
     @field_validator("metrics_port", mode="before")
     @classmethod

@@ -9,7 +9,7 @@ import typer
 from rich.panel import Panel
 
 from ..dev import DevStack
-from ..heap import settle_heap
+from ..heap import settle_heap, young_threshold_for
 from ..settings import Settings
 from ..worker import RunningWorker, run_worker
 from ._runtime import console, run, stop_on_signals
@@ -69,7 +69,8 @@ def dev(tools: ToolsOption = None, metrics_port: MetricsOption = None) -> None:
 
 def _serving(settings: Settings, worker: RunningWorker) -> None:
     """The worker is up: this process serves calls from now on."""
-    settle_heap(settings.gc_young_threshold)
+    configured = settings.gc_young_threshold
+    settle_heap(young_threshold_for(settings.max_in_flight) if configured is None else configured)
     _announce(settings, worker)
 
 

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from async_toolformer.streams.heap import settle_heap
+from async_toolformer.streams.heap import OBJECTS_PER_CALL, settle_heap, young_threshold_for
 
 
 @pytest.fixture
@@ -33,3 +33,8 @@ def test_zero_leaves_the_interpreter_defaults() -> None:
     settle_heap(0)
     assert gc.get_freeze_count() == frozen
     assert gc.get_threshold() == before
+
+
+def test_the_default_threshold_stays_above_what_a_full_cap_of_calls_holds() -> None:
+    assert young_threshold_for(10) == 1_000_000
+    assert young_threshold_for(20_000) == 20_000 * OBJECTS_PER_CALL > 1_000_000
