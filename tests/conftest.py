@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 import pytest_asyncio
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from async_toolformer.streams.dev.broker import EmbeddedBroker
 from async_toolformer.streams.dev.containers import (
@@ -89,3 +90,26 @@ async def redis_process_factory() -> AsyncIterator[RedisProcessFactory]:
 def unique_prefix() -> str:
     """A fresh prefix for Redis keys, topics and group ids, so runs never collide."""
     return f"t{uuid.uuid4().hex[:10]}."
+
+
+TopicFactory = Callable[[int], Awaitable[str]]
+
+
+@pytest.fixture
+def topic_factory(kafka_bootstrap: str, unique_prefix: str) -> TopicFactory:
+    """``await topic_factory(partitions)``: a new topic of the test's own, by name."""
+    made = 0
+
+    async def make(partitions: int) -> str:
+        nonlocal made
+        made += 1
+        topic = f"{unique_prefix}topic{made}"
+        admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+        await admin.start()
+        try:
+            await admin.create_topics([NewTopic(topic, partitions, 1)])
+        finally:
+            await admin.close()
+        return topic
+
+    return make

@@ -12,12 +12,12 @@ import textwrap
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from async_toolformer.streams.dev.broker import EmbeddedBroker
 from async_toolformer.streams.dev.exceptions import BrokerStartError
 from async_toolformer.streams.dev.ports import LOOPBACK
 from async_toolformer.streams.dev.probes import kafka_answers
+from tests.conftest import TopicFactory
 
 from ._pids import pid_alive
 
@@ -51,14 +51,9 @@ async def test_port_taken_fails_with_broker_output() -> None:
     assert broker.pid is None
 
 
-async def test_produce_consume_round_trip(kafka_bootstrap: str, unique_prefix: str) -> None:
-    topic = f"{unique_prefix}roundtrip"
-    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(topic, 2, 1)])
-    finally:
-        await admin.close()
+async def test_produce_consume_round_trip(kafka_bootstrap: str, unique_prefix: str,
+                                          topic_factory: TopicFactory) -> None:
+    topic = await topic_factory(2)
     producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap)
     consumer = AIOKafkaConsumer(
         topic, bootstrap_servers=kafka_bootstrap, group_id=f"{unique_prefix}g",

@@ -2,26 +2,19 @@
 
 from __future__ import annotations
 
-import uuid
-
 import pytest
 from aiokafka import AIOKafkaConsumer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from async_toolformer.streams.client.partitioning import partition_for
 from async_toolformer.streams.publisher import KafkaPublisher
+from tests.conftest import TopicFactory
 
 pytestmark = pytest.mark.connected
 
 
-async def test_publish_many_puts_each_record_where_its_key_maps(kafka_bootstrap: str) -> None:
-    topic = f"publish-many-{uuid.uuid4().hex[:8]}"
-    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(topic, 4, 1)])
-    finally:
-        await admin.close()
+async def test_publish_many_puts_each_record_where_its_key_maps(
+        kafka_bootstrap: str, topic_factory: TopicFactory) -> None:
+    topic = await topic_factory(4)
     # 600 records of 2 kB: more than one batch for some partitions (1 MB each), and
     # one record larger than a whole batch, which has one of its own.
     records = [(f"session-{i % 13}".encode(), f"{i:06d}".encode() * 340) for i in range(600)]
