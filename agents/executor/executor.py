@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from async_toolformer.schemas import (
@@ -267,12 +267,17 @@ class CallExecutor:
     def _runner(self, request: ToolCallRequested, spec: ToolSpec, arguments: dict[str, Any],
                 begun: Rest | None) -> Run:
         """The call's ``run``: the first continues ``begun`` if a batch began it; a
-        cancellation with a reason becomes the ``cancelled`` outcome."""
+        cancellation with a reason becomes the ``cancelled`` outcome.
+
+        A call cut short while it ran says when it started, so its time shows as
+        running, not queued; its one attempt counts, retries before it do not.
+        """
         timeout_s = self._timeout_of(request, spec)
 
         async def run() -> CallOutcome:
             nonlocal begun
             rest, begun = begun, None
+            started = datetime.now(UTC)  # a begun call started a loop turn or so earlier
             try:
                 if rest is not None:
                     return await rest
@@ -282,7 +287,8 @@ class CallExecutor:
                 reason = self._cancel_reason(request)
                 if reason is None:
                     raise
-                return CallOutcome.failed(CallStatus.CANCELLED, "Cancelled", reason)
+                return CallOutcome.failed(CallStatus.CANCELLED, "Cancelled", reason,
+                                          attempts=1, started_at=started)
 
         return run
 

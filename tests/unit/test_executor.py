@@ -77,6 +77,9 @@ async def test_cancel_branch_stops_running_calls_with_the_reason() -> None:
     assert cancelled.status is CallStatus.CANCELLED
     assert cancelled.error is not None
     assert cancelled.error.message == "pruned"
+    assert cancelled.timings.started_at is not None  # it ran: its time is not queue time
+    assert cancelled.timings.run_ms > 0
+    assert cancelled.attempts == 1
     assert ok.status is CallStatus.OK
 
 

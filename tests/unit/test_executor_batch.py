@@ -129,6 +129,9 @@ async def test_calls_that_wait_run_concurrently_and_can_be_cancelled() -> None:
     assert results[0].status is CallStatus.CANCELLED
     assert results[0].error is not None
     assert results[0].error.message == "pruned"
+    assert results[0].timings.started_at is not None  # it ran: its time is not queue time
+    assert results[0].timings.run_ms > 0
+    assert results[0].attempts == 1
     assert all(r.status is CallStatus.OK for r in results[1:])
 
 
