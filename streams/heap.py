@@ -7,11 +7,12 @@ Freezing them takes them out of the collector's view for good.
 
 The young threshold counts objects allocated and not yet freed since the last
 collection, so per-call garbage freed by reference counting never triggers one.
-What does is calls in flight: a sleeping call holds about 50 tracked objects
-until it ends, so 20,000 of them hold a million. Each collection walks the live
-ones again: with a threshold of 50,000 that was about 30 µs of CPU per call,
-and with a fixed million, a burst of 20,000 crossed it once and paused the
-worker for 320-420 ms, to collect a few hundred objects. So by default the
+What does is calls in flight: a sleeping call holds about 45 tracked objects
+until it ends, so 20,000 of them hold about 900,000. Each collection walks the
+live ones again: with a threshold of 50,000 that was about 30 µs of CPU per
+call, and with a fixed million, a burst of 20,000 (with what the worker held
+already) crossed it once and paused the worker for 320-420 ms, to collect a
+few hundred objects. So by default the
 threshold is kept above what a full in-flight cap holds
 (:func:`young_threshold_for`), and a burst is not walked at all. Reference
 cycles are still collected, only later: at most that many young objects wait
@@ -24,7 +25,7 @@ import gc
 
 __all__ = ["OBJECTS_PER_CALL", "settle_heap", "young_threshold_for"]
 
-OBJECTS_PER_CALL = 100  # about 50 measured for a sleeping call, with room for a tool's own
+OBJECTS_PER_CALL = 100  # 44 measured for a sleeping call with the ledger; room for a tool's own
 _LEAST_YOUNG_THRESHOLD = 1_000_000
 
 
