@@ -9,10 +9,17 @@ then :class:`TurnFinished`. Two real implementations sit on the official SDKs;
     async for event in provider.stream_turn(TurnRequest((UserMessage("hi"),), tools)):
         if isinstance(event, ToolCallReady):
             dispatch(event)  # before the model has finished its turn
+
+The SDK-backed names are imported when first used: the ``anthropic`` and
+``openai`` packages take about 1.5 s to import, which every ``toolformer``
+command that never calls a model (``publish``, ``cancel``, ...) would pay.
 """
 
-from .anthropic_assembler import AnthropicStreamAssembler, events_from_message
-from .anthropic_provider import AnthropicMessagesProvider
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from .base import LLMProvider
 from .events import ProviderEvent, TextDelta, ToolCallReady, TurnFinished, Usage, parse_arguments
 from .exceptions import ProviderAuthError, ProviderError, ProviderRateLimitError
@@ -26,8 +33,21 @@ from .messages import (
     TurnRequest,
     UserMessage,
 )
-from .openai_assembler import OpenAIStreamAssembler, events_from_completion
-from .openai_provider import OpenAIChatProvider
+
+if TYPE_CHECKING:
+    from .anthropic_assembler import AnthropicStreamAssembler, events_from_message
+    from .anthropic_provider import AnthropicMessagesProvider
+    from .openai_assembler import OpenAIStreamAssembler, events_from_completion
+    from .openai_provider import OpenAIChatProvider
+
+_ON_THE_SDKS = {
+    "AnthropicMessagesProvider": ".anthropic_provider",
+    "AnthropicStreamAssembler": ".anthropic_assembler",
+    "events_from_message": ".anthropic_assembler",
+    "OpenAIChatProvider": ".openai_provider",
+    "OpenAIStreamAssembler": ".openai_assembler",
+    "events_from_completion": ".openai_assembler",
+}
 
 __all__ = [
     "AnthropicMessagesProvider",
@@ -55,3 +75,12 @@ __all__ = [
     "events_from_message",
     "parse_arguments",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _ON_THE_SDKS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value  # looked up once
+    return value

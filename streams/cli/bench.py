@@ -1,4 +1,8 @@
-"""``toolformer bench ...``: each benchmark measures its baseline in the same run."""
+"""``toolformer bench ...``: each benchmark measures its baseline in the same run.
+
+A benchmark's module is imported when it runs: the session benchmark pulls in
+the OpenAI SDK, which every other command would otherwise load at start-up.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +10,6 @@ from typing import Annotated, Any
 
 import typer
 
-from ..bench.limits_cost import bench_limits_cost
-from ..bench.pipeline import bench_pipeline
-from ..bench.ratelimit import bench_ratelimit
-from ..bench.session import bench_session
 from ..dev import DevStack
 from ..settings import Settings
 from . import replay as replay_cmd
@@ -28,6 +28,8 @@ def pipeline(
     concurrent: Annotated[int, typer.Option(help="1-second calls submitted at once.")] = 20_000,
 ) -> None:
     """Throughput and latency of echo calls and a burst of concurrent sleeps, vs plain aiokafka."""
+    from ..bench.pipeline import bench_pipeline
+
     with console.status("benchmarking the pipeline (about two minutes) ...", ):
         report = run(bench_pipeline(Settings(), throughput_calls=calls,
                                     concurrent_calls=concurrent))
@@ -37,6 +39,8 @@ def pipeline(
 @bench_app.command("ratelimit")
 def ratelimit(as_json: JsonFlag = False) -> None:
     """Rate-limit decisions against a plain Redis GET, and admission under contention."""
+    from ..bench.limits_cost import bench_limits_cost
+    from ..bench.ratelimit import bench_ratelimit
 
     async def main() -> dict[str, Any]:
         async with DevStack(Settings()) as stack:
@@ -55,6 +59,8 @@ def session(
     repeats: Annotated[int, typer.Option(min=1, help="Runs of each scenario.")] = 3,
 ) -> None:
     """Four agent workloads with a scripted model: sequential vs the system vs ideal."""
+    from ..bench.session import bench_session
+
     with console.status("benchmarking sessions (about two minutes) ..."):
         report = run(bench_session(Settings(), repeats=repeats))
     print_report(report, as_json=as_json)

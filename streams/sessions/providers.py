@@ -5,18 +5,20 @@ Providers are reused across sessions: each holds an HTTP connection pool.
 
 from __future__ import annotations
 
-from async_toolformer.agents.providers import (
-    AnthropicMessagesProvider,
-    LLMProvider,
-    OpenAIChatProvider,
-)
+from typing import TYPE_CHECKING
+
+from async_toolformer.agents import providers
+from async_toolformer.agents.providers import LLMProvider
 from async_toolformer.schemas import SessionOptions
 
 from .settings import LLMSettings
 
-__all__ = ["SettingsProviders"]
+if TYPE_CHECKING:
+    from async_toolformer.agents.providers import AnthropicMessagesProvider, OpenAIChatProvider
 
-Provider = OpenAIChatProvider | AnthropicMessagesProvider
+    Provider = OpenAIChatProvider | AnthropicMessagesProvider
+
+__all__ = ["SettingsProviders"]
 
 
 class SettingsProviders:
@@ -38,12 +40,13 @@ class SettingsProviders:
     def _build(self, kind: str, model: str, streaming: bool) -> Provider:
         s = self.settings
         if kind == "anthropic":
-            return AnthropicMessagesProvider(
+            return providers.AnthropicMessagesProvider(
                 s.anthropic_root(), s.anthropic_api_key, model, streaming=streaming,
                 max_tokens=s.llm_max_tokens, max_retries=s.llm_max_retries,
                 timeout_s=s.llm_timeout_s)
-        return OpenAIChatProvider(s.llm_base_url, s.openai_api_key, model, streaming=streaming,
-                                  max_retries=s.llm_max_retries, timeout_s=s.llm_timeout_s)
+        return providers.OpenAIChatProvider(
+            s.llm_base_url, s.openai_api_key, model, streaming=streaming,
+            max_retries=s.llm_max_retries, timeout_s=s.llm_timeout_s)
 
     async def aclose(self) -> None:
         providers = list(self._cache.values())

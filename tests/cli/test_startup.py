@@ -1,0 +1,25 @@
+"""A command that never calls a model does not pay for importing the model SDKs."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from async_toolformer.agents import providers
+
+
+def test_the_command_line_loads_without_the_model_sdks() -> None:
+    probe = ("import sys, async_toolformer.streams.cli.main; "
+             "print(sorted({'anthropic', 'openai'} & set(sys.modules)))")
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                            check=True).stdout.strip()
+    assert loaded == "[]"
+
+
+def test_the_sdk_backed_providers_load_when_first_named() -> None:
+    assert providers.OpenAIChatProvider.__name__ == "OpenAIChatProvider"
+    assert providers.AnthropicMessagesProvider.__name__ == "AnthropicMessagesProvider"
+    with pytest.raises(AttributeError, match="no attribute 'Nope'"):
+        getattr(providers, "Nope")  # noqa: B009 - the name is looked up on purpose
