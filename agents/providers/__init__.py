@@ -12,7 +12,8 @@ then :class:`TurnFinished`. Two real implementations sit on the official SDKs;
 
 The SDK-backed names are imported when first used: the ``anthropic`` and
 ``openai`` packages take about 1.5 s to import, which every ``toolformer``
-command that never calls a model (``publish``, ``cancel``, ...) would pay.
+command that never calls a model (``publish``, ``cancel``, ...) would pay. A
+process that will call models imports them up front with :func:`import_sdks`.
 """
 
 from __future__ import annotations
@@ -73,6 +74,7 @@ __all__ = [
     "UserMessage",
     "events_from_completion",
     "events_from_message",
+    "import_sdks",
     "parse_arguments",
 ]
 
@@ -84,3 +86,14 @@ def __getattr__(name: str) -> Any:
     value = getattr(importlib.import_module(module, __name__), name)
     globals()[name] = value  # looked up once
     return value
+
+
+def import_sdks() -> None:
+    """Import the SDK-backed providers now, not when a session first needs one.
+
+    A worker calls this while it starts: the import then blocks nothing, and what
+    it loads is frozen out of the garbage collector's view with the rest of the
+    start-up heap, instead of stalling the event loop in the first session's turn.
+    """
+    for name in _ON_THE_SDKS:
+        __getattr__(name)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from async_toolformer.agents.providers import import_sdks
 from async_toolformer.agents.sessions import (
     RegistryCatalogue,
     SessionAgent,
@@ -43,6 +44,7 @@ def install_session_agents(app: ToolformerApp, *, catalogue: TopicCatalogue,
                            llm: LLMSettings | None = None, ledger: Ledger | None = None,
                            limiter: RateLimiter | None = None) -> SessionAgent:
     """Register the session agents on ``app``; they run while the app runs."""
+    import_sdks()
     tools = RegistryCatalogue(registry, default_timeout_s=default_timeout_s)
     outbox = KafkaOutbox(publisher)
     providers = SettingsProviders(llm if llm is not None else LLMSettings())

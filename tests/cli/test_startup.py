@@ -23,3 +23,11 @@ def test_the_sdk_backed_providers_load_when_first_named() -> None:
     assert providers.AnthropicMessagesProvider.__name__ == "AnthropicMessagesProvider"
     with pytest.raises(AttributeError, match="no attribute 'Nope'"):
         getattr(providers, "Nope")  # noqa: B009 - the name is looked up on purpose
+
+
+def test_import_sdks_loads_both_for_a_process_that_will_call_models() -> None:
+    probe = ("import sys; from async_toolformer.agents.providers import import_sdks; "
+             "import_sdks(); print(sorted({'anthropic', 'openai'} & set(sys.modules)))")
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                            check=True).stdout.strip()
+    assert loaded == "['anthropic', 'openai']"
