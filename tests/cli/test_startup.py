@@ -11,11 +11,13 @@ from async_toolformer.agents import providers
 
 
 def test_the_command_line_loads_without_the_model_sdks() -> None:
-    probe = ("import sys, async_toolformer.streams.cli.main; "
-             "print(sorted({'anthropic', 'openai'} & set(sys.modules)))")
-    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
-                            check=True).stdout.strip()
-    assert loaded == "[]"
+    assert _sdks_loaded_after("import async_toolformer.streams.cli.main") == "[]"
+
+
+def test_import_sdks_loads_both_for_a_process_that_will_call_models() -> None:
+    loaded = _sdks_loaded_after(
+        "from async_toolformer.agents.providers import import_sdks; import_sdks()")
+    assert loaded == "['anthropic', 'openai']"
 
 
 def test_the_sdk_backed_providers_load_when_first_named() -> None:
@@ -25,9 +27,8 @@ def test_the_sdk_backed_providers_load_when_first_named() -> None:
         getattr(providers, "Nope")  # noqa: B009 - the name is looked up on purpose
 
 
-def test_import_sdks_loads_both_for_a_process_that_will_call_models() -> None:
-    probe = ("import sys; from async_toolformer.agents.providers import import_sdks; "
-             "import_sdks(); print(sorted({'anthropic', 'openai'} & set(sys.modules)))")
-    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
-                            check=True).stdout.strip()
-    assert loaded == "['anthropic', 'openai']"
+def _sdks_loaded_after(code: str) -> str:
+    """Which model SDKs a fresh interpreter has imported after running ``code``."""
+    probe = f"import sys; {code}; print(sorted({{'anthropic', 'openai'}} & set(sys.modules)))"
+    return subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          check=True).stdout.strip()
