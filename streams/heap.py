@@ -12,11 +12,11 @@ until it ends, so 20,000 of them hold about 900,000. Each collection walks the
 live ones again: with a threshold of 50,000 that was about 30 µs of CPU per
 call, and with a fixed million, a burst of 20,000 (with what the worker held
 already) crossed it once and paused the worker for 320-420 ms, to collect a
-few hundred objects. So by default the
-threshold is kept above what a full in-flight cap holds
-(:func:`young_threshold_for`), and a burst is not walked at all. Reference
-cycles are still collected, only later: at most that many young objects wait
-for a pass, and a pass at full load pauses the worker for up to a few hundred ms.
+few hundred objects. So by default the threshold is kept above what a full
+in-flight cap holds (:func:`young_threshold_for`), and a burst is not walked at
+all. Reference cycles are still collected, only later: at most that many young
+objects wait for a pass, and a pass at full load pauses the worker for up to a
+few hundred ms.
 """
 
 from __future__ import annotations
