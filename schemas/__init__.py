@@ -11,7 +11,7 @@ from .calls import (
     ToolError,
 )
 from .cancellations import BranchCancelled, Cancellation, SessionCancelled
-from .codec import AnyEvent, decode, decode_as, encode, loads
+from .codec import AnyEvent, decode, decode_as, decode_session_event, encode, loads
 from .dead_letters import DeadLetter, DeadLetterReason
 from .exceptions import InvalidEventError, SchemaError, UndecodableError
 from .export import json_schemas
@@ -80,6 +80,7 @@ __all__ = [
     "UndecodableError",
     "decode",
     "decode_as",
+    "decode_session_event",
     "encode",
     "json_schemas",
     "loads",

@@ -26,6 +26,7 @@ from .sessions import (
     LLMTurnStarted,
     SessionCancelRequested,
     SessionCompleted,
+    SessionEvent,
     SessionFailed,
     SessionStarted,
     ToolCallDispatched,
@@ -41,6 +42,7 @@ AnyEvent = Annotated[
     Field(discriminator="type"),
 ]
 EVENT_ADAPTER: TypeAdapter[AnyEvent] = TypeAdapter(AnyEvent)
+_SESSION_EVENT_ADAPTER: TypeAdapter[SessionEvent] = TypeAdapter(SessionEvent)
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -65,6 +67,15 @@ def decode(raw: bytes) -> AnyEvent:
         return EVENT_ADAPTER.validate_python(data)
     except ValidationError as exc:
         raise InvalidEventError(_describe(exc), call_id=_call_id_of(data)) from exc
+
+
+def decode_session_event(raw: bytes) -> SessionEvent:
+    """A record of ``sessions`` or ``session-events``, by its ``type``."""
+    data = loads(raw)
+    try:
+        return _SESSION_EVENT_ADAPTER.validate_python(data)
+    except ValidationError as exc:
+        raise InvalidEventError(f"not a session event: {_describe(exc)}") from exc
 
 
 def decode_as(model: type[M], raw: bytes) -> M:

@@ -241,7 +241,7 @@ class SessionFailed(Event):
 class JournalMarker(Event):
     """Written by a worker to a journal partition to know where that partition ends.
 
-    Brokers may report a partition's end late (BROKER-NOTES.md), so a worker that
+    Brokers may report a partition's end late (docs/broker.md), so a worker that
     re-folds a partition reads up to the offset of its own marker instead.
     """
 

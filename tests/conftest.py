@@ -17,13 +17,16 @@ import pytest
 import pytest_asyncio
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from async_toolformer.streams.dev.broker import EmbeddedBroker
-from async_toolformer.streams.dev.containers import (
+from async_toolformer.streams.devtools.stack.broker import EmbeddedBroker
+from async_toolformer.streams.devtools.stack.containers import (
     docker_available,
     start_kafka_container,
     start_redis_container,
 )
-from async_toolformer.streams.dev.redis_server import RedisProcessFactory, RedisServerProcess
+from async_toolformer.streams.devtools.stack.redis_server import (
+    RedisProcessFactory,
+    RedisServerProcess,
+)
 
 
 @pytest.fixture(scope="session")

@@ -3,7 +3,7 @@
 Calls finish out of order, but Faust must only ever see a contiguous run of
 acked offsets: it commits the first consecutive run it finds, and when nothing
 was committed yet it does so even past an unfinished record at the head of the
-partition (BROKER-NOTES.md), which would lose that record on a crash. Holding
+partition (docs/faust.md), which would lose that record on a crash. Holding
 each ack back until every earlier record of its partition is done removes the
 gap Faust mishandles, so a committed offset always means "everything before it
 has its result acknowledged by the broker".

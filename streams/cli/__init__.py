@@ -1,5 +1,5 @@
 """The ``toolformer`` command line (typer, rich)."""
 
-from .main import app, main
+from async_toolformer.streams.cli.main import app, main
 
 __all__ = ["app", "main"]

@@ -1,5 +1,5 @@
 """``python -m async_toolformer.streams.cli``: the same as the ``toolformer`` script."""
 
-from .main import main
+from async_toolformer.streams.cli.main import main
 
 main()

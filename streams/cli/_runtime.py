@@ -16,8 +16,7 @@ from rich.console import Console
 
 from async_toolformer.agents.exceptions import ToolformerAgentError
 from async_toolformer.schemas import SchemaError
-
-from ..exceptions import ToolformerError
+from async_toolformer.streams.exceptions import ToolformerError
 
 T = TypeVar("T")
 

@@ -3,7 +3,7 @@
 Each tool call is shown the moment it is dispatched and again when its result
 arrives; then the answer and where the time went. The workers need the model's
 settings (``TOOLFORMER_LLM_BASE_URL``, ``OPENAI_API_KEY`` ...): see
-``async_toolformer.streams.sessions.settings``.
+``async_toolformer.streams.worker.llm_settings``.
 """
 
 from __future__ import annotations
@@ -28,10 +28,9 @@ from async_toolformer.schemas import (
     ToolCallProposed,
     ToolResultReceived,
 )
-
-from ..sessions import SessionClient, SessionFailedError
-from ..settings import Settings
-from ._runtime import console, fail, run
+from async_toolformer.streams.cli._runtime import console, fail, run
+from async_toolformer.streams.client import SessionClient, SessionFailedError
+from async_toolformer.streams.worker.settings import Settings
 
 __all__ = ["ask", "show_event", "timings_table", "tool_names"]
 

@@ -10,11 +10,11 @@ from typing import Annotated, Any
 
 import typer
 
-from ..dev import DevStack
-from ..settings import Settings
-from . import replay as replay_cmd
-from ._runtime import console, run
-from .render import print_report
+from async_toolformer.streams.cli import replay as replay_cmd
+from async_toolformer.streams.cli._runtime import console, run
+from async_toolformer.streams.cli.render import print_report
+from async_toolformer.streams.devtools.stack import DevStack
+from async_toolformer.streams.worker.settings import Settings
 
 bench_app = typer.Typer(help="Benchmarks against the embedded stack or the configured services.",
                         no_args_is_help=True)
@@ -28,7 +28,7 @@ def pipeline(
     concurrent: Annotated[int, typer.Option(help="1-second calls submitted at once.")] = 20_000,
 ) -> None:
     """Throughput and latency of echo calls and a burst of concurrent sleeps, vs plain aiokafka."""
-    from ..bench.pipeline import bench_pipeline
+    from async_toolformer.streams.devtools.bench.pipeline import bench_pipeline
 
     with console.status("benchmarking the pipeline (about two minutes) ...", ):
         report = run(bench_pipeline(Settings(), throughput_calls=calls,
@@ -39,8 +39,8 @@ def pipeline(
 @bench_app.command("ratelimit")
 def ratelimit(as_json: JsonFlag = False) -> None:
     """Rate-limit decisions against a plain Redis GET, and admission under contention."""
-    from ..bench.limits_cost import bench_limits_cost
-    from ..bench.ratelimit import bench_ratelimit
+    from async_toolformer.streams.devtools.bench.limits_cost import bench_limits_cost
+    from async_toolformer.streams.devtools.bench.ratelimit import bench_ratelimit
 
     async def main() -> dict[str, Any]:
         async with DevStack(Settings()) as stack:
@@ -59,7 +59,7 @@ def session(
     repeats: Annotated[int, typer.Option(min=1, help="Runs of each scenario.")] = 3,
 ) -> None:
     """Four agent workloads with a scripted model: sequential vs the system vs ideal."""
-    from ..bench.session import bench_session
+    from async_toolformer.streams.devtools.bench.session import bench_session
 
     with console.status("benchmarking sessions (about two minutes) ..."):
         report = run(bench_session(Settings(), repeats=repeats))

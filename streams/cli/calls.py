@@ -19,11 +19,10 @@ from async_toolformer.schemas import (
     decode_as,
     loads,
 )
-
-from ..client import ToolformerClient
-from ..settings import Settings
-from ._runtime import console, fail, run
-from .render import result_json, results_table
+from async_toolformer.streams.cli._runtime import console, fail, run
+from async_toolformer.streams.cli.render import result_json, results_table
+from async_toolformer.streams.client import ToolformerClient
+from async_toolformer.streams.worker.settings import Settings
 
 SessionOption = Annotated[str | None, typer.Option("--session", "-s", help="Session id.")]
 JsonFlag = Annotated[bool, typer.Option("--json", help="One JSON object per line, for scripts.")]

@@ -15,18 +15,22 @@ from rich.panel import Panel
 from rich.rule import Rule
 
 from async_toolformer.schemas import SessionCompleted, SessionFailed
-
-from ..client import ToolformerClient
-from ..demo import DEMO_PROMPT, DEMO_SCRIPT, DEMO_TOOLS_MODULE, DemoReport, run_demo
-from ..dev import DevStack
-from ..fakellm import FakeLLMServer
-from ..sessions import SessionClient, SessionFailedError
-from ..sessions.settings import LLMSettings
-from ..worker import run_worker
-from ._runtime import console, run
-from .ask import show_event, timings_table
-from .render import results_table
-from .serve import settings_with
+from async_toolformer.streams.cli._runtime import console, run
+from async_toolformer.streams.cli.ask import show_event, timings_table
+from async_toolformer.streams.cli.render import results_table
+from async_toolformer.streams.cli.serve import settings_with
+from async_toolformer.streams.client import SessionClient, SessionFailedError, ToolformerClient
+from async_toolformer.streams.devtools.demo import (
+    DEMO_PROMPT,
+    DEMO_SCRIPT,
+    DEMO_TOOLS_MODULE,
+    DemoReport,
+    run_demo,
+)
+from async_toolformer.streams.devtools.fakellm import FakeLLMServer
+from async_toolformer.streams.devtools.stack import DevStack
+from async_toolformer.streams.worker.llm_settings import LLMSettings
+from async_toolformer.streams.worker.run import run_worker
 
 
 def demo() -> None:

@@ -2,7 +2,7 @@
 
 Point any OpenAI client at ``http://HOST:PORT/v1`` and any Anthropic client at
 ``http://HOST:PORT``; the script decides every answer (see
-``async_toolformer.streams.fakellm.script``).
+``async_toolformer.streams.devtools.fakellm.script``).
 """
 
 from __future__ import annotations
@@ -15,7 +15,12 @@ from typing import Annotated
 
 import typer
 
-from ..fakellm import FakeLLMServer, Script, ScriptError, load_script
+from async_toolformer.streams.devtools.fakellm import (
+    FakeLLMServer,
+    Script,
+    ScriptError,
+    load_script,
+)
 
 __all__ = ["fake_llm"]
 

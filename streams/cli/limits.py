@@ -9,7 +9,8 @@ from typing import Annotated, NoReturn
 import typer
 from rich.table import Table
 
-from async_toolformer.streams.ratelimit import (
+from async_toolformer.streams.cli._runtime import console, errors
+from async_toolformer.streams.redis.ratelimit import (
     ConcurrencyLimit,
     Limit,
     LimitsConfig,
@@ -19,9 +20,7 @@ from async_toolformer.streams.ratelimit import (
     RateLimiterUnavailableError,
     load_limits,
 )
-from async_toolformer.streams.settings import Settings
-
-from ._runtime import console, errors
+from async_toolformer.streams.worker.settings import Settings
 
 __all__ = ["limits_app"]
 

@@ -7,14 +7,14 @@ from typing import Annotated
 import typer
 from pydantic import ValidationError
 
-from . import calls, demo, serve
-from . import replay as replay_cmd
-from ._runtime import errors, set_debug, settings_error
-from .ask import ask
-from .bench import bench_app
-from .fakellm import fake_llm
-from .limits import limits_app
-from .schemas_cmd import schemas_app
+from async_toolformer.streams.cli import calls, demo, serve
+from async_toolformer.streams.cli import replay as replay_cmd
+from async_toolformer.streams.cli._runtime import errors, set_debug, settings_error
+from async_toolformer.streams.cli.ask import ask
+from async_toolformer.streams.cli.bench import bench_app
+from async_toolformer.streams.cli.fakellm import fake_llm
+from async_toolformer.streams.cli.limits import limits_app
+from async_toolformer.streams.cli.schemas_cmd import schemas_app
 
 app = typer.Typer(
     name="toolformer",

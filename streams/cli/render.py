@@ -9,8 +9,7 @@ import orjson
 from rich.table import Table
 
 from async_toolformer.schemas import CallStatus, ToolCallCompleted
-
-from ._runtime import console
+from async_toolformer.streams.cli._runtime import console
 
 _STYLE = {
     CallStatus.OK: "green",

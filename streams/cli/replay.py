@@ -15,22 +15,22 @@ import typer
 from rich.console import RenderableType
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
 
-from ..replay import RangeError, RecordRange, ReplayOptions, ReplayPlan
-from ..replay import replay as run_replay
-from ..replay.group_status import group_status
-from ..replay.render import (
+from async_toolformer.streams.cli._runtime import console, fail, run
+from async_toolformer.streams.cli.render import print_report
+from async_toolformer.streams.cli.serve import ToolsOption, settings_with
+from async_toolformer.streams.kafka.topics import TopicCatalogue
+from async_toolformer.streams.ops import RangeError, RecordRange, ReplayOptions, ReplayPlan
+from async_toolformer.streams.ops import replay as run_replay
+from async_toolformer.streams.ops.group_status import group_status
+from async_toolformer.streams.ops.render import (
     replay_view,
     status_json,
     status_view,
     timeline_json,
     timeline_view,
 )
-from ..replay.session_reader import read_session
-from ..settings import Settings
-from ..topics import TopicCatalogue
-from ._runtime import console, fail, run
-from .render import print_report
-from .serve import ToolsOption, settings_with
+from async_toolformer.streams.ops.session_reader import read_session
+from async_toolformer.streams.worker.settings import Settings
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="One JSON object, for scripts.")]
 
@@ -118,7 +118,7 @@ def status(
 
 def bench(as_json: JsonFlag = False) -> None:
     """Replay throughput with the live ledger, ledger overhead, and two workers over one."""
-    from ..bench.replay import bench_replay
+    from async_toolformer.streams.devtools.bench.replay import bench_replay
 
     with console.status("benchmarking replay, ledger and scaling (a few minutes) ..."):
         report = run(bench_replay(Settings()))

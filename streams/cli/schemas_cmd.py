@@ -9,8 +9,7 @@ import orjson
 import typer
 
 from async_toolformer.schemas import json_schemas
-
-from ._runtime import console, fail
+from async_toolformer.streams.cli._runtime import console, fail
 
 schemas_app = typer.Typer(help="JSON Schemas of the events on the topics.", no_args_is_help=True)
 

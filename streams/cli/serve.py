@@ -8,11 +8,11 @@ from typing import Annotated
 import typer
 from rich.panel import Panel
 
-from ..dev import DevStack
-from ..heap import settle_heap, young_threshold_for
-from ..settings import Settings
-from ..worker import RunningWorker, run_worker
-from ._runtime import console, run, stop_on_signals
+from async_toolformer.streams.cli._runtime import console, run, stop_on_signals
+from async_toolformer.streams.devtools.stack import DevStack
+from async_toolformer.streams.worker.heap import settle_heap, young_threshold_for
+from async_toolformer.streams.worker.run import RunningWorker, run_worker
+from async_toolformer.streams.worker.settings import Settings
 
 ToolsOption = Annotated[
     list[str] | None,

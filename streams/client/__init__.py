@@ -1,6 +1,19 @@
-"""The client API: submit calls, get results in order or as they finish, cancel."""
+"""The client API: submit calls, get results in order or as they finish, cancel; run sessions.
 
-from .client import ToolformerClient
-from .partitioning import partition_for
+    async with SessionClient("localhost:9092") as client:
+        done = await client.run_session("Compare Paris and Oslo weather",
+                                        tools=["get_weather"])
+"""
 
-__all__ = ["ToolformerClient", "partition_for"]
+from async_toolformer.streams.client.client import ToolformerClient
+from async_toolformer.streams.client.exceptions import SessionFailedError, SessionTimeoutError
+from async_toolformer.streams.client.partitioning import partition_for
+from async_toolformer.streams.client.sessions import SessionClient
+
+__all__ = [
+    "SessionClient",
+    "SessionFailedError",
+    "SessionTimeoutError",
+    "ToolformerClient",
+    "partition_for",
+]

@@ -25,12 +25,11 @@ from async_toolformer.schemas import (
     ToolCallRequested,
     encode,
 )
-
-from ..exceptions import ResultTimeoutError
-from ..publisher import KafkaPublisher
-from ..topics import TopicCatalogue
-from .partitioning import partition_for
-from .reader import PartitionReader, decode_result
+from async_toolformer.streams.client.partitioning import partition_for
+from async_toolformer.streams.client.reader import PartitionReader, decode_result
+from async_toolformer.streams.exceptions import ResultTimeoutError
+from async_toolformer.streams.kafka.publisher import KafkaPublisher
+from async_toolformer.streams.kafka.topics import TopicCatalogue
 
 
 class ToolformerClient:

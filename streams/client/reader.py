@@ -25,7 +25,7 @@ class PartitionReader(Generic[T]):
     """Follows one partition from where it stood when the reader started.
 
     The start is the partition's end offset as the broker reports it. Brokers may
-    report it late (BROKER-NOTES.md: the embedded one lags after a batch), which
+    report it late (docs/broker.md: the embedded one lags after a batch), which
     only makes the reader start earlier and skip records nobody waits for, never
     miss one, as long as it is started before the requests are published. With
     ``from_beginning`` it reads the whole partition first (a session's history).

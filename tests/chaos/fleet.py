@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from aiokafka import AIOKafkaConsumer
 
 from async_toolformer.schemas import ToolCallCompleted, decode_as
-from async_toolformer.streams.settings import Settings
-from async_toolformer.streams.topics import TopicCatalogue, ensure_topics
+from async_toolformer.streams.kafka.topics import TopicCatalogue, ensure_topics
+from async_toolformer.streams.worker.settings import Settings
 from tests.pipeline.processes import WorkerProcess
 
 

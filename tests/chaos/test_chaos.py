@@ -2,7 +2,7 @@
 
 Each execution of a tool is written to Redis (by worker incarnation) before the
 tool sleeps, so after the run the test knows exactly who ran what, and checks
-the guarantees of DESIGN.md ("Semantics") call by call:
+the guarantees of docs/semantics.md call by call:
 
 - every call_id has exactly one terminal result after dedupe (every copy of its
   result is the same event), and none is lost;
@@ -24,8 +24,8 @@ import pytest
 from redis.asyncio import Redis
 
 from async_toolformer.schemas import CallStatus, ToolCallCompleted, ToolCallRequested
-from async_toolformer.streams.bench.replay import wait_for_members
 from async_toolformer.streams.client import ToolformerClient
+from async_toolformer.streams.devtools.bench.replay import wait_for_members
 
 from .chaos_tools import executions_key
 from .fleet import Fleet, ResultTap, open_fleet

@@ -17,9 +17,9 @@ import pytest
 from redis.asyncio import Redis
 
 from async_toolformer.schemas import CallStatus, ToolCallRequested
-from async_toolformer.streams.bench.replay import wait_for_members
 from async_toolformer.streams.client import ToolformerClient
-from async_toolformer.streams.replay.group_status import group_status
+from async_toolformer.streams.devtools.bench.replay import wait_for_members
+from async_toolformer.streams.ops.group_status import group_status
 
 from .chaos_tools import executions_key
 from .fleet import Fleet, ResultTap, open_fleet

@@ -13,10 +13,10 @@ import textwrap
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from async_toolformer.streams.dev.broker import EmbeddedBroker
-from async_toolformer.streams.dev.exceptions import BrokerStartError
-from async_toolformer.streams.dev.ports import LOOPBACK
-from async_toolformer.streams.dev.probes import kafka_answers
+from async_toolformer.streams.devtools.stack.broker import EmbeddedBroker
+from async_toolformer.streams.devtools.stack.exceptions import BrokerStartError
+from async_toolformer.streams.devtools.stack.ports import LOOPBACK
+from async_toolformer.streams.devtools.stack.probes import kafka_answers
 from tests.conftest import TopicFactory
 
 from ._pids import pid_alive
@@ -92,7 +92,7 @@ def _run_owner(script: str) -> tuple[subprocess.Popen[str], int]:
 
 _START_AND_PRINT = """
     import asyncio, sys
-    from async_toolformer.streams.dev.broker import EmbeddedBroker
+    from async_toolformer.streams.devtools.stack.broker import EmbeddedBroker
     async def main():
         broker = EmbeddedBroker()
         await broker.start()

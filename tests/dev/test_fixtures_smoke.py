@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from async_toolformer.streams.dev.probes import kafka_answers, redis_answers
+from async_toolformer.streams.devtools.stack.probes import kafka_answers, redis_answers
 
 pytestmark = pytest.mark.connected
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import socket
 
-from async_toolformer.streams.dev.ports import LOOPBACK, free_port
+from async_toolformer.streams.devtools.stack.ports import LOOPBACK, free_port
 
 
 def test_free_port_can_be_bound() -> None:

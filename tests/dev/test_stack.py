@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 
-from async_toolformer.streams.dev.probes import kafka_answers, redis_answers
-from async_toolformer.streams.dev.services import ServiceSource
-from async_toolformer.streams.dev.stack import DevStack
+from async_toolformer.streams.devtools.stack.probes import kafka_answers, redis_answers
+from async_toolformer.streams.devtools.stack.services import ServiceSource
+from async_toolformer.streams.devtools.stack.stack import DevStack
 from async_toolformer.streams.exceptions import TopicMismatchError
-from async_toolformer.streams.settings import Settings
+from async_toolformer.streams.worker.settings import Settings
 
 from ._pids import pid_alive
 

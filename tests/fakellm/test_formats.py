@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import orjson
 
-from async_toolformer.streams.fakellm import load_script, plan_reply, select_turn
-from async_toolformer.streams.fakellm.anthropic_format import message_body, message_events
-from async_toolformer.streams.fakellm.openai_format import completion_body, completion_chunks
-from async_toolformer.streams.fakellm.plan import ReplyPlan
+from async_toolformer.streams.devtools.fakellm import load_script, plan_reply, select_turn
+from async_toolformer.streams.devtools.fakellm.anthropic_format import message_body, message_events
+from async_toolformer.streams.devtools.fakellm.openai_format import (
+    completion_body,
+    completion_chunks,
+)
+from async_toolformer.streams.devtools.fakellm.plan import ReplyPlan
 
 SCRIPT = load_script(
     {

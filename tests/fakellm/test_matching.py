@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from async_toolformer.streams.fakellm import ScriptMismatchError, load_script, select_turn
+from async_toolformer.streams.devtools.fakellm import ScriptMismatchError, load_script, select_turn
 
 TWO = load_script(
     {

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from async_toolformer.streams.fakellm import ScriptError, Timing, load_script
+from async_toolformer.streams.devtools.fakellm import ScriptError, Timing, load_script
 
 
 def test_short_form_is_the_default_conversation() -> None:

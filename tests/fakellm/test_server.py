@@ -11,7 +11,7 @@ import orjson
 import pytest
 import pytest_asyncio
 
-from async_toolformer.streams.fakellm import FakeLLMServer, SentChunk
+from async_toolformer.streams.devtools.fakellm import FakeLLMServer, SentChunk
 
 SCRIPT: dict[str, Any] = {
     "conversations": {

@@ -9,7 +9,7 @@ from typing import Any
 import pytest_asyncio
 from redis.asyncio import Redis
 
-from async_toolformer.streams.ledger import ExecutionLedger
+from async_toolformer.streams.redis.ledger import ExecutionLedger
 
 LedgerFactory = Callable[..., ExecutionLedger]
 

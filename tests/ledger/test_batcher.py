@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from async_toolformer.streams.ledger._batcher import MicroBatcher
+from async_toolformer.streams.redis.ledger._batcher import MicroBatcher
 
 
 class Recorder:

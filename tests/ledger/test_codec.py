@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from async_toolformer.streams.ledger._codec import (
+from async_toolformer.streams.redis.ledger._codec import (
     RAW,
     ZLIB,
     decode_record,

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from redis.asyncio import Redis
 
-from async_toolformer.streams.ledger import Acquired, ExecutionLedger, LedgerModel, Recorded
+from async_toolformer.streams.redis.ledger import Acquired, ExecutionLedger, LedgerModel, Recorded
 
 from .conftest import drop_namespace, fresh_namespace
 

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from async_toolformer.streams.ledger import (
+from async_toolformer.streams.redis.ledger import (
     Acquired,
     HeldElsewhere,
     InMemoryLedger,

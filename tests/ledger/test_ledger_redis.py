@@ -8,7 +8,7 @@ import socket
 import pytest
 from redis.asyncio import Redis
 
-from async_toolformer.streams.ledger import (
+from async_toolformer.streams.redis.ledger import (
     Acquired,
     ExecutionLedger,
     HeldElsewhere,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from async_toolformer.streams.ledger import (
+from async_toolformer.streams.redis.ledger import (
     Acquired,
     HeldElsewhere,
     InMemoryLedger,

@@ -8,7 +8,7 @@ import signal
 import sys
 from dataclasses import dataclass, field
 
-from async_toolformer.streams.settings import Settings
+from async_toolformer.streams.worker.settings import Settings
 
 
 @dataclass

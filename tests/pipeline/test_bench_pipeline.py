@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from async_toolformer.streams.bench.pipeline import bench_pipeline
-from async_toolformer.streams.settings import Settings
+from async_toolformer.streams.devtools.bench.pipeline import bench_pipeline
+from async_toolformer.streams.worker.settings import Settings
 
 pytestmark = [pytest.mark.connected, pytest.mark.slow]
 

@@ -1,7 +1,7 @@
 """At least once across a crash: a worker killed with ``kill -9`` loses no call.
 
 Calls finish out of order; Faust, left alone, commits a run of acked offsets even
-past unfinished records at the head of a partition (BROKER-NOTES.md). This test
+past unfinished records at the head of a partition (docs/faust.md). This test
 kills a worker while the heads of its partitions are still running, so it fails
 if any committed offset ever passes a call without an acknowledged result.
 """
@@ -16,8 +16,8 @@ import pytest
 
 from async_toolformer.schemas import CallStatus, ToolCallRequested
 from async_toolformer.streams.client import ToolformerClient
-from async_toolformer.streams.settings import Settings
-from async_toolformer.streams.topics import TopicCatalogue, ensure_topics
+from async_toolformer.streams.kafka.topics import TopicCatalogue, ensure_topics
+from async_toolformer.streams.worker.settings import Settings
 
 from .processes import WorkerProcess
 

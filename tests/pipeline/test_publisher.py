@@ -6,7 +6,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 
 from async_toolformer.streams.client.partitioning import partition_for
-from async_toolformer.streams.publisher import KafkaPublisher
+from async_toolformer.streams.kafka.publisher import KafkaPublisher
 from tests.conftest import TopicFactory
 
 pytestmark = pytest.mark.connected

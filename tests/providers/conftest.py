@@ -8,7 +8,7 @@ from typing import Literal
 import pytest
 
 from async_toolformer.agents.providers import AnthropicMessagesProvider, OpenAIChatProvider
-from async_toolformer.streams.fakellm import FakeLLMServer
+from async_toolformer.streams.devtools.fakellm import FakeLLMServer
 
 Kind = Literal["openai", "anthropic"]
 Provider = OpenAIChatProvider | AnthropicMessagesProvider

@@ -25,7 +25,7 @@ from async_toolformer.agents.providers import (
     UserMessage,
 )
 from async_toolformer.agents.tools.registry import ToolRegistry, tool
-from async_toolformer.streams.fakellm import FakeLLMServer, SentChunk
+from async_toolformer.streams.devtools.fakellm import FakeLLMServer, SentChunk
 
 from .conftest import Kind, ProviderFactory
 

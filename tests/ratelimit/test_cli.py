@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from async_toolformer.streams.cli._runtime import console
 from async_toolformer.streams.cli.limits import limits_app
-from async_toolformer.streams.ratelimit import CallQuota, RateLimiter, load_limits
+from async_toolformer.streams.redis.ratelimit import CallQuota, RateLimiter, load_limits
 
 runner = CliRunner()
 

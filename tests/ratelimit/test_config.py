@@ -6,14 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from async_toolformer.streams.ratelimit import (
+from async_toolformer.streams.redis.ratelimit import (
     ConcurrencyLimit,
     LimitsConfigError,
     TokenBucketLimit,
     load_limits,
     parse_limits,
 )
-from async_toolformer.streams.ratelimit import config as config_module
+from async_toolformer.streams.redis.ratelimit import config as config_module
 
 GOOD = """
 namespace = "tf:limits"

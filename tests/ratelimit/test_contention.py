@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from async_toolformer.streams.bench.ratelimit import run_contention
+from async_toolformer.streams.devtools.bench.ratelimit import run_contention
 
 pytestmark = [pytest.mark.connected, pytest.mark.slow]
 

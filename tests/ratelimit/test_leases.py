@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from redis.asyncio import Redis
 
-from async_toolformer.streams.ratelimit import CallQuota, RateLimiter, load_limits
+from async_toolformer.streams.redis.ratelimit import CallQuota, RateLimiter, load_limits
 
 pytestmark = [pytest.mark.connected, pytest.mark.slow]
 
@@ -29,7 +29,7 @@ lease_s = 1
 HOLDER = textwrap.dedent("""
     import asyncio, sys
     from redis.asyncio import Redis
-    from async_toolformer.streams.ratelimit import CallQuota, RateLimiter, load_limits
+    from async_toolformer.streams.redis.ratelimit import CallQuota, RateLimiter, load_limits
 
     async def main():
         limiter = RateLimiter(load_limits(sys.argv[1]), Redis.from_url(sys.argv[2]))

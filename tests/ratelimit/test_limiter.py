@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
-from async_toolformer.streams.ratelimit import (
+from async_toolformer.streams.redis.ratelimit import (
     CallQuota,
     LimitsConfig,
     QuotaTooLargeError,

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from redis.asyncio import Redis
 
-from async_toolformer.streams.ratelimit.decisions import (
+from async_toolformer.streams.redis.ratelimit.decisions import (
     Batch,
     BoundLimit,
     Decision,
@@ -24,8 +24,8 @@ from async_toolformer.streams.ratelimit.decisions import (
     Outcome,
     Status,
 )
-from async_toolformer.streams.ratelimit.local import LocalDecisionStore
-from async_toolformer.streams.ratelimit.redis_store import RedisDecisionStore
+from async_toolformer.streams.redis.ratelimit.local import LocalDecisionStore
+from async_toolformer.streams.redis.ratelimit.redis_store import RedisDecisionStore
 
 from .conftest import drop_namespace, fresh_namespace
 

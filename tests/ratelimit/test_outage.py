@@ -14,14 +14,17 @@ import pytest
 from prometheus_client import REGISTRY
 from redis.asyncio import Redis
 
-from async_toolformer.streams.dev.redis_server import RedisProcessFactory, RedisServerProcess
-from async_toolformer.streams.ratelimit import (
+from async_toolformer.streams.devtools.stack.redis_server import (
+    RedisProcessFactory,
+    RedisServerProcess,
+)
+from async_toolformer.streams.redis.ratelimit import (
     CallQuota,
     LimitsConfig,
     RateLimitedError,
     RateLimiter,
 )
-from async_toolformer.streams.ratelimit.config import FailurePolicy
+from async_toolformer.streams.redis.ratelimit.config import FailurePolicy
 
 from .conftest import fresh_namespace
 

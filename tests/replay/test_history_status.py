@@ -12,8 +12,8 @@ from typer.testing import CliRunner
 from async_toolformer.schemas import ToolCallRequested
 from async_toolformer.streams.cli import replay as commands
 from async_toolformer.streams.cli._runtime import console
-from async_toolformer.streams.replay.group_status import group_status
-from async_toolformer.streams.replay.session_reader import read_session
+from async_toolformer.streams.ops.group_status import group_status
+from async_toolformer.streams.ops.session_reader import read_session
 from tests.pipeline.conftest import Pipeline, PipelineFactory
 
 pytestmark = pytest.mark.connected

@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from async_toolformer.schemas import CallStatus, CallTimings, ToolCallCompleted, ToolCallRequested
-from async_toolformer.streams.replay import RangeError, RecordRange, Verdict, compare, tally
-from async_toolformer.streams.replay.gantt import gantt_bars
-from async_toolformer.streams.replay.timeline import PENDING, build_timeline
+from async_toolformer.streams.ops import RangeError, RecordRange, Verdict, compare, tally
+from async_toolformer.streams.ops.gantt import gantt_bars
+from async_toolformer.streams.ops.timeline import PENDING, build_timeline
 
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from async_toolformer.schemas import CallStatus, ToolCallRequested
-from async_toolformer.streams.replay import RecordRange, ReplayOptions, Verdict, replay
+from async_toolformer.streams.ops import RecordRange, ReplayOptions, Verdict, replay
 from tests.pipeline import tools_for_tests
 from tests.pipeline.conftest import PipelineFactory
 

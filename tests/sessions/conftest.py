@@ -13,12 +13,11 @@ import pytest
 import pytest_asyncio
 
 from async_toolformer.agents.tools import load_tools
-from async_toolformer.streams.client import ToolformerClient
-from async_toolformer.streams.fakellm import FakeLLMServer, SentChunk
-from async_toolformer.streams.sessions import SessionClient
-from async_toolformer.streams.settings import Settings
-from async_toolformer.streams.topics import TopicCatalogue, ensure_topics
-from async_toolformer.streams.worker import RunningWorker, run_worker
+from async_toolformer.streams.client import SessionClient, ToolformerClient
+from async_toolformer.streams.devtools.fakellm import FakeLLMServer, SentChunk
+from async_toolformer.streams.kafka.topics import TopicCatalogue, ensure_topics
+from async_toolformer.streams.worker.run import RunningWorker, run_worker
+from async_toolformer.streams.worker.settings import Settings
 
 from .script import SCRIPT
 

@@ -12,11 +12,11 @@ import pytest
 
 from async_toolformer.agents.tools import load_tools
 from async_toolformer.schemas import SessionCompleted
-from async_toolformer.streams.fakellm import FakeLLMServer
-from async_toolformer.streams.sessions import SessionClient, SessionFailedError
-from async_toolformer.streams.settings import Settings
-from async_toolformer.streams.topics import TopicCatalogue, ensure_topics
-from async_toolformer.streams.worker import RunningWorker, run_worker
+from async_toolformer.streams.client import SessionClient, SessionFailedError
+from async_toolformer.streams.devtools.fakellm import FakeLLMServer
+from async_toolformer.streams.kafka.topics import TopicCatalogue, ensure_topics
+from async_toolformer.streams.worker.run import RunningWorker, run_worker
+from async_toolformer.streams.worker.settings import Settings
 
 from ..pipeline import tools_for_tests
 from .conftest import TEST_TOOLS

@@ -19,7 +19,7 @@ from async_toolformer.schemas import (
     ToolResultReceived,
     decode_as,
 )
-from async_toolformer.streams.publisher import KafkaPublisher
+from async_toolformer.streams.kafka.publisher import KafkaPublisher
 
 from .conftest import Stack
 

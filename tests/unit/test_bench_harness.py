@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import time
 
-from async_toolformer.streams.bench.harness import cpu_seconds, peak_rss_mb
+from async_toolformer.streams.devtools.bench.harness import cpu_seconds, peak_rss_mb
 
 
 def test_cpu_seconds_counts_the_work_a_process_did() -> None:

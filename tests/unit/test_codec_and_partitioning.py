@@ -17,7 +17,7 @@ from async_toolformer.schemas import (
     json_schemas,
 )
 from async_toolformer.streams.client import partition_for
-from async_toolformer.streams.publisher import KeyHashCache
+from async_toolformer.streams.kafka.publisher import KeyHashCache
 
 
 def test_round_trip_by_type_tag() -> None:

@@ -15,8 +15,8 @@ from async_toolformer.schemas import (
     ToolCallCompleted,
     ToolCallRequested,
 )
-from async_toolformer.streams.call_guard import LedgerGuard
-from async_toolformer.streams.ledger import Acquired, InMemoryLedger
+from async_toolformer.streams.redis.call_guard import LedgerGuard
+from async_toolformer.streams.redis.ledger import Acquired, InMemoryLedger
 
 registry = ToolRegistry()
 runs: list[str] = []

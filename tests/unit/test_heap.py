@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from async_toolformer.streams.heap import OBJECTS_PER_CALL, settle_heap, young_threshold_for
+from async_toolformer.streams.worker.heap import OBJECTS_PER_CALL, settle_heap, young_threshold_for
 
 
 @pytest.fixture

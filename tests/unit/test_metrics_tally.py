@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, generate_latest
 
-from async_toolformer.streams.metrics import CallTally
+from async_toolformer.streams.worker.metrics import CallTally
 
 
 def _exposition(tally: CallTally) -> str:

@@ -8,7 +8,7 @@ import pytest
 from redis.asyncio.connection import Connection, UnixDomainSocketConnection
 from redis.exceptions import DataError
 
-from async_toolformer.streams.redis_client import _PackedConnection, redis_client
+from async_toolformer.streams.redis.client import _PackedConnection, redis_client
 
 COMMANDS: list[tuple[Any, ...]] = [
     ("EVALSHA", "f" * 40, 2, "toolformer:ledger:ns:c-1", "k2", "", 86_400_000, "w-1", 10_000),

@@ -1,0 +1,134 @@
+"""The session client: start a session, watch its journal, get its answer.
+
+    async with SessionClient("localhost:9092") as client:
+        done = await client.run_session("Weather in Paris and Oslo?",
+                                        tools=["get_weather"], options={"model": "gpt-4o"})
+        print(done.answer, done.timings.speedup)
+
+        async for event in client.stream_session("...", tools=["web_search"]):
+            print(event.type)   # llm_turn_started, tool_call_dispatched, ... session_completed
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from types import TracebackType
+from typing import Any
+
+from async_toolformer.schemas import (
+    ChatMessage,
+    SessionCancelRequested,
+    SessionCompleted,
+    SessionEvent,
+    SessionFailed,
+    SessionOptions,
+    SessionStarted,
+    encode,
+)
+from async_toolformer.streams.client import partition_for
+from async_toolformer.streams.client.exceptions import SessionFailedError, SessionTimeoutError
+from async_toolformer.streams.client.follower import journal_follower
+from async_toolformer.streams.kafka.publisher import KafkaPublisher
+from async_toolformer.streams.kafka.topics import TopicCatalogue
+
+__all__ = ["SessionClient"]
+
+
+class SessionClient:
+    """Publishes session requests on ``sessions``; follows ``session-events`` for the answers."""
+
+    def __init__(self, bootstrap_servers: str, *, topic_prefix: str = "toolformer.") -> None:
+        self._bootstrap = bootstrap_servers
+        self.topics = TopicCatalogue(topic_prefix)
+        self._publisher = KafkaPublisher(bootstrap_servers, client_id="toolformer-sessions")
+        self._partitions: int | None = None
+
+    async def __aenter__(self) -> SessionClient:
+        await self._publisher.start()
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        await self._publisher.stop()
+
+    async def run_session(self, prompt: str | None = None, *, tools: Iterable[str] = (),
+                          options: SessionOptions | Mapping[str, Any] | None = None,
+                          messages: Iterable[ChatMessage] = (), session_id: str | None = None,
+                          timeout_s: float = 300.0) -> SessionCompleted:
+        """Run one session; return its SessionCompleted or raise SessionFailedError."""
+        async for event in self.stream_session(prompt, tools=tools, options=options,
+                                               messages=messages, session_id=session_id,
+                                               timeout_s=timeout_s):
+            if isinstance(event, SessionCompleted):
+                return event
+            if isinstance(event, SessionFailed):
+                raise SessionFailedError(event)
+        raise SessionTimeoutError("the session's journal ended without an answer")
+
+    async def stream_session(self, prompt: str | None = None, *, tools: Iterable[str] = (),
+                             options: SessionOptions | Mapping[str, Any] | None = None,
+                             messages: Iterable[ChatMessage] = (), session_id: str | None = None,
+                             timeout_s: float = 300.0) -> AsyncIterator[SessionEvent]:
+        """Start a session and yield its journal events as they happen, up to its end."""
+        request = SessionStarted(
+            session_id=session_id or f"session-{uuid.uuid4().hex[:12]}", prompt=prompt,
+            messages=tuple(messages), tools=tuple(tools),
+            options=options if isinstance(options, SessionOptions)
+            else SessionOptions.model_validate(dict(options or {})))
+        async for event in self.follow(request.session_id, timeout_s=timeout_s,
+                                       before=lambda: self._send(request)):
+            yield event
+
+    async def follow(self, session_id: str, *, timeout_s: float = 300.0,
+                     from_beginning: bool = False,
+                     before: Callable[[], Awaitable[None]] | None = None,
+                     ) -> AsyncIterator[SessionEvent]:
+        """A session's journal events up to its end (``from_beginning``: its whole history).
+
+        ``before`` is awaited once the follower is in place (it sends the request).
+        """
+        queue: asyncio.Queue[SessionEvent] = asyncio.Queue()
+        partition = partition_for(session_id, await self._partition_count())
+        follower = journal_follower(self._bootstrap, self.topics.session_events, partition,
+                                   queue.put_nowait, from_beginning=from_beginning)
+        await follower.start()
+        try:
+            if before is not None:
+                await before()
+            async with asyncio.timeout(timeout_s):
+                while True:
+                    event = await queue.get()
+                    if getattr(event, "session_id", None) != session_id:
+                        continue
+                    yield event
+                    if isinstance(event, SessionCompleted | SessionFailed):
+                        return
+        except TimeoutError:
+            raise SessionTimeoutError(
+                f"session {session_id} did not end within {timeout_s:g}s. Is a worker running "
+                f"on the topics {self.topics.prefix}* with the model reachable?") from None
+        finally:
+            await follower.stop()
+
+    async def cancel(self, session_id: str, reason: str = "cancelled by the client") -> None:
+        """End a running session: its calls are cancelled and it fails with ``cancelled``."""
+        await self._send(SessionCancelRequested(session_id=session_id, reason=reason))
+
+    async def _send(self, event: SessionStarted | SessionCancelRequested) -> None:
+        await self._publisher.publish(self.topics.sessions, event.session_id.encode(),
+                                      encode(event))
+
+    async def _partition_count(self) -> int:
+        if self._partitions is None:
+            try:
+                parts = await self._publisher.partitions_of(self.topics.session_events)
+            except Exception:  # any failure means the same thing here
+                parts = set()
+            if not parts:
+                raise SessionTimeoutError(
+                    f"topic {self.topics.session_events} does not exist; start a worker or "
+                    "`toolformer dev` first, which create the topics")
+            self._partitions = len(parts)
+        return self._partitions

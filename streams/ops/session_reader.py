@@ -1,0 +1,54 @@
+"""Reading one session's events back: its calls and results, from its partition only."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import TypeVar
+
+from aiokafka import AIOKafkaConsumer
+
+from async_toolformer.schemas import SchemaError, ToolCallCompleted, ToolCallRequested, decode_as
+from async_toolformer.streams.client import partition_for
+from async_toolformer.streams.kafka.topics import TopicCatalogue
+from async_toolformer.streams.ops.log_reader import read_range, topic_partitions
+from async_toolformer.streams.ops.selection import RecordRange
+from async_toolformer.streams.ops.timeline import SessionTimeline, build_timeline
+
+E = TypeVar("E", ToolCallRequested, ToolCallCompleted)
+
+
+async def read_session(bootstrap_servers: str, topics: TopicCatalogue, session_id: str, *,
+                       idle_s: float = 1.0) -> SessionTimeline:
+    """The session's timeline, rebuilt from ``calls`` and ``results``.
+
+    Both topics are keyed by session_id with Kafka's default partitioner, so the
+    session lives on one partition of each (:func:`partition_for`); the rest of
+    the topics is not read.
+    """
+    calls = await _events(bootstrap_servers, topics.calls, session_id, ToolCallRequested,
+                          idle_s)
+    results = await _events(bootstrap_servers, topics.results, session_id, ToolCallCompleted,
+                            idle_s)
+    return build_timeline(session_id, calls, results)
+
+
+async def _events(bootstrap: str, topic: str, session_id: str, model: type[E],
+                  idle_s: float) -> list[E]:
+    probe = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+    await probe.start()
+    try:
+        count = len(await topic_partitions(probe, topic))
+    finally:
+        await probe.stop()
+    key = session_id.encode()
+    selection = RecordRange(partitions=(partition_for(session_id, count),))
+    found: list[E] = []
+    records = read_range(bootstrap, topic, selection, idle_s=idle_s)
+    async with contextlib.aclosing(records):
+        async for batch in records:
+            for record in batch:
+                if record.key != key:
+                    continue
+                with contextlib.suppress(SchemaError):
+                    found.append(decode_as(model, record.value))
+    return found

@@ -1,0 +1,1 @@
+"""The worker's composition: settings, metrics, heap tuning and :func:`run_worker`."""

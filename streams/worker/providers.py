@@ -1,0 +1,54 @@
+"""Providers for sessions, built from settings and a session's options, one per kind and model.
+
+Providers are reused across sessions: each holds an HTTP connection pool.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from async_toolformer.agents import providers
+from async_toolformer.agents.providers import LLMProvider
+from async_toolformer.schemas import SessionOptions
+from async_toolformer.streams.worker.llm_settings import LLMSettings
+
+if TYPE_CHECKING:
+    from async_toolformer.agents.providers import AnthropicMessagesProvider, OpenAIChatProvider
+
+    Provider = OpenAIChatProvider | AnthropicMessagesProvider
+
+__all__ = ["SettingsProviders"]
+
+
+class SettingsProviders:
+    """A ``ProviderSource``: the provider a session's options ask for, or the settings' default."""
+
+    def __init__(self, settings: LLMSettings) -> None:
+        self.settings = settings
+        self._cache: dict[tuple[str, str, bool], Provider] = {}
+
+    def provider(self, options: SessionOptions) -> LLMProvider:
+        kind = options.provider or self.settings.llm_provider
+        model = options.model or self.settings.llm_model
+        key = (kind, model, options.streaming)
+        found = self._cache.get(key)
+        if found is None:
+            found = self._cache[key] = self._build(kind, model, options.streaming)
+        return found
+
+    def _build(self, kind: str, model: str, streaming: bool) -> Provider:
+        s = self.settings
+        if kind == "anthropic":
+            return providers.AnthropicMessagesProvider(
+                s.anthropic_root(), s.anthropic_api_key, model, streaming=streaming,
+                max_tokens=s.llm_max_tokens, max_retries=s.llm_max_retries,
+                timeout_s=s.llm_timeout_s)
+        return providers.OpenAIChatProvider(
+            s.llm_base_url, s.openai_api_key, model, streaming=streaming,
+            max_retries=s.llm_max_retries, timeout_s=s.llm_timeout_s)
+
+    async def aclose(self) -> None:
+        providers = list(self._cache.values())
+        self._cache.clear()
+        for provider in providers:
+            await provider.aclose()

@@ -1,0 +1,93 @@
+"""Settings, read from the environment (prefix ``TOOLFORMER_``) and CLI flags.
+
+``KAFKA_BOOTSTRAP_SERVERS`` and ``REDIS_URL`` are read without the prefix, as
+every Kafka and Redis tool expects them.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_worker_id() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+class Settings(BaseSettings):
+    """Everything a worker, the client and the CLI can be told."""
+
+    model_config = SettingsConfigDict(env_prefix="TOOLFORMER_", extra="ignore",
+                                      populate_by_name=True)
+
+    kafka_bootstrap_servers: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS",
+                                      "TOOLFORMER_KAFKA_BOOTSTRAP_SERVERS"),
+        description="Comma-separated host:port list of the Kafka brokers.",
+    )
+    redis_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("REDIS_URL", "TOOLFORMER_REDIS_URL"),
+        description="redis://host:port/db of the Redis that holds limits and the ledger.",
+    )
+    topic_prefix: str = Field(default="toolformer.", description="Prefix of every topic name.")
+    partitions: int = Field(default=8, ge=1, description="Partitions of every consumed topic.")
+    replication_factor: int = Field(default=1, ge=1, description="Of topics the worker creates.")
+    group_id: str = Field(default="toolformer-executor", description="Consumer group of workers.")
+    worker_id: str = Field(default_factory=_default_worker_id, description="Shown in results.")
+    max_in_flight: int = Field(default=10_000, ge=1, description="Worker-wide cap on calls.")
+    tool_concurrency: dict[str, int] = Field(
+        default_factory=dict, description='Per-tool caps as JSON, e.g. {"search": 50}.'
+    )
+    max_payload_bytes: int = Field(default=1_048_576, ge=256, description="Largest call accepted.")
+    default_timeout_s: float = Field(default=30.0, gt=0, description="Timeout of tools without.")
+    fetch_max_wait_ms: int = Field(
+        default=5, ge=0, description="How long a fetch waits for data (Faust hard-codes 1500)."
+    )
+    max_poll_records: int = Field(default=2_000, ge=1, description="Records per fetch.")
+    commit_interval_s: float = Field(default=0.2, gt=0, description="How often offsets commit.")
+    session_timeout_s: float = Field(default=6.0, gt=0, description="Consumer group session.")
+    rebalance_timeout_s: float = Field(default=6.0, gt=0, description="Group rebalance wait.")
+    heartbeat_interval_s: float = Field(default=1.0, gt=0, description="Group heartbeat.")
+    metrics_port: int | None = Field(
+        default=9464, ge=0, description="Prometheus port; 0 picks a free one; off disables."
+    )
+    metrics_host: str = Field(
+        default="127.0.0.1", description="Address /metrics binds; 0.0.0.0 in containers."
+    )
+    tools: list[str] = Field(
+        default_factory=list, description="Modules of user tools to import, like faust -A."
+    )
+    limits_file: Path | None = Field(default=None, description="TOML file of rate limits.")
+    ledger: bool = Field(default=True, description="Guard calls with the execution ledger.")
+    ledger_namespace: str = Field(default="default", description="A new one re-executes all.")
+    lease_ms: int = Field(default=10_000, ge=100, description="Ledger lease, renewed while run.")
+    ledger_linger_ms: float = Field(
+        default=2.0, ge=0, description="Under load, how long a ledger request waits for others.")
+    result_retention_s: int = Field(default=86_400, ge=1, description="How long results stay.")
+    gc_young_threshold: int | None = Field(
+        default=None, ge=0,
+        description="Net young objects between GC passes, start-up heap frozen; 0: Python's; "
+                    "unset: 100 per call of max_in_flight, 1,000,000 at least.")
+
+    @field_validator("metrics_port", mode="before")
+    @classmethod
+    def _metrics_off(cls, value: object) -> object:
+        return None if isinstance(value, str) and value.lower() in {"", "off", "none"} else value
+
+    def require_services(self) -> tuple[str, str | None]:
+        """The Kafka bootstrap servers (required) and Redis URL, or a clear error."""
+        from async_toolformer.streams.exceptions import ConfigurationError
+
+        if not self.kafka_bootstrap_servers:
+            raise ConfigurationError(
+                "KAFKA_BOOTSTRAP_SERVERS is not set. Point it at your Kafka brokers "
+                "(e.g. export KAFKA_BOOTSTRAP_SERVERS=localhost:9092), or run `toolformer dev`, "
+                "which starts an embedded broker and Redis and a worker with them."
+            )
+        return self.kafka_bootstrap_servers, self.redis_url
