@@ -28,7 +28,6 @@ from async_toolformer.streams.devtools.stack.redis_server import (
     RedisServerProcess,
 )
 
-
 _SERVICE_FIXTURES = frozenset({"kafka_bootstrap", "redis_url", "redis_process_factory"})
 
 

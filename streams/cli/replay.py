@@ -17,11 +17,6 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 
 from async_toolformer.streams.cli._runtime import console, fail, run
 from async_toolformer.streams.cli.render import print_report
-from async_toolformer.streams.cli.serve import ToolsOption, settings_with
-from async_toolformer.streams.kafka.topics import TopicCatalogue
-from async_toolformer.streams.ops import RangeError, RecordRange, ReplayOptions, ReplayPlan
-from async_toolformer.streams.ops import replay as run_replay
-from async_toolformer.streams.ops.group_status import group_status
 from async_toolformer.streams.cli.render_history import (
     replay_view,
     status_json,
@@ -29,6 +24,11 @@ from async_toolformer.streams.cli.render_history import (
     timeline_json,
     timeline_view,
 )
+from async_toolformer.streams.cli.serve import ToolsOption, settings_with
+from async_toolformer.streams.kafka.topics import TopicCatalogue
+from async_toolformer.streams.ops import RangeError, RecordRange, ReplayOptions, ReplayPlan
+from async_toolformer.streams.ops import replay as run_replay
+from async_toolformer.streams.ops.group_status import group_status
 from async_toolformer.streams.ops.session_reader import read_session
 from async_toolformer.streams.worker.settings import Settings
 
