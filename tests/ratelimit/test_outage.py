@@ -11,7 +11,6 @@ import asyncio
 from typing import Any
 
 import pytest
-from prometheus_client import REGISTRY
 from redis.asyncio import Redis
 
 from async_toolformer.streams.devtools.stack.redis_server import (
@@ -38,12 +37,12 @@ LIMITS: list[dict[str, Any]] = [
 ]
 
 
-def gauge(mode: str) -> float | None:
-    return REGISTRY.get_sample_value("toolformer_ratelimit_mode", {"mode": mode})
+def gauge(limiter: RateLimiter, mode: str) -> float | None:
+    return limiter.metrics.registry.get_sample_value("toolformer_ratelimit_mode", {"mode": mode})
 
 
-def admitted(source: str) -> float:
-    return REGISTRY.get_sample_value("toolformer_ratelimit_decisions_total", {
+def admitted(limiter: RateLimiter, source: str) -> float:
+    return limiter.metrics.registry.get_sample_value("toolformer_ratelimit_decisions_total", {
         "limit": "steady", "outcome": "admitted", "source": source}) or 0.0
 
 
@@ -80,7 +79,9 @@ async def test_fail_open_decides_locally_then_returns_to_redis(
     server, client, limiter = await start(redis_process_factory, "fail_open")
     async with limiter:
         assert len(await calls(limiter, 30)) == 30
-        before = admitted("local")
+        assert admitted(limiter, "redis") == 30  # this limiter's own count
+        before = admitted(limiter, "local")
+        assert before == 0
         # calls in flight when Redis dies: none lost, the rest decided locally
         running = asyncio.create_task(calls(limiter, 300))
         await asyncio.sleep(0.1)
@@ -88,8 +89,8 @@ async def test_fail_open_decides_locally_then_returns_to_redis(
         async with asyncio.timeout(20):
             assert sorted(await running) == list(range(300))
         assert limiter.mode == "local"
-        assert gauge("local") == 1
-        assert admitted("local") > before
+        assert gauge(limiter, "local") == 1
+        assert admitted(limiter, "local") > before
         # the local limiter holds this worker's share: half of a burst of 20
         passed = 0
         for _ in range(30):
@@ -101,10 +102,10 @@ async def test_fail_open_decides_locally_then_returns_to_redis(
         assert passed == 10
         await server.start()
         await until(lambda: limiter.mode == "redis")
-        assert gauge("redis") == 1
-        from_redis = admitted("redis")
+        assert gauge(limiter, "redis") == 1
+        from_redis = admitted(limiter, "redis")
         assert len(await calls(limiter, 30)) == 30
-        assert admitted("redis") == from_redis + 30
+        assert admitted(limiter, "redis") == from_redis + 30
     await client.aclose()
 
 
@@ -118,11 +119,11 @@ async def test_fail_closed_holds_calls_until_redis_returns(
         await until(lambda: limiter.mode == "waiting")
         await asyncio.sleep(0.3)
         assert not held.done()
-        assert gauge("waiting") == 1
-        local_before = admitted("local")
+        assert gauge(limiter, "waiting") == 1
+        local_before = admitted(limiter, "local")
         await server.start()
         async with asyncio.timeout(20):
             assert sorted(await held) == list(range(50))
         assert limiter.mode == "redis"
-        assert admitted("local") == local_before  # nothing was decided without Redis
+        assert admitted(limiter, "local") == local_before  # nothing was decided without Redis
     await client.aclose()

@@ -21,7 +21,6 @@ import logging
 import time
 from dataclasses import dataclass
 
-from async_toolformer.streams.redis.ratelimit import metrics
 from async_toolformer.streams.redis.ratelimit.config import FailurePolicy
 from async_toolformer.streams.redis.ratelimit.decisions import (
     Batch,
@@ -33,6 +32,7 @@ from async_toolformer.streams.redis.ratelimit.decisions import (
 )
 from async_toolformer.streams.redis.ratelimit.exceptions import RateLimiterUnavailableError
 from async_toolformer.streams.redis.ratelimit.local import LocalDecisionStore
+from async_toolformer.streams.redis.ratelimit.metrics import LimiterMetrics
 from async_toolformer.streams.redis.ratelimit.redis_store import RedisDecisionStore
 
 __all__ = ["Answer", "DecisionBatcher"]
@@ -57,9 +57,10 @@ class DecisionBatcher:
     """Queue decisions, releases and renewals; send them together once per loop turn."""
 
     def __init__(self, redis: RedisDecisionStore, local: LocalDecisionStore, *,
-                 failure_policy: FailurePolicy, max_batch: int = 1000,
+                 failure_policy: FailurePolicy, metrics: LimiterMetrics, max_batch: int = 1000,
                  probe_interval_s: float = 0.25) -> None:
         self._redis = redis
+        self._metrics = metrics
         self._local = local
         self._policy = failure_policy
         self._max_batch = max_batch
@@ -179,7 +180,7 @@ class DecisionBatcher:
                 ) -> None:
         now = time.perf_counter()
         for item, outcome in zip(items, outcomes, strict=True):
-            metrics.DECISION_SECONDS.observe(now - item.asked_at)
+            self._metrics.decision_seconds.observe(now - item.asked_at)
             if not item.future.cancelled():
                 item.future.set_result(Answer(outcome, from_redis))
             elif outcome.status is Status.ADMITTED and item.decision.lease:
@@ -188,7 +189,7 @@ class DecisionBatcher:
 
     def _enter_local(self, exc: Exception) -> None:
         self.mode = "local"
-        metrics.set_mode("local")
+        self._metrics.set_mode("local")
         log.warning("rate limiter: Redis failed (%s: %s); deciding locally with this "
                     "worker's share of each limit until it answers again",
                     type(exc).__name__, exc)
@@ -202,12 +203,12 @@ class DecisionBatcher:
                 await self._redis.ping()
                 break
         self.mode = "redis"
-        metrics.set_mode("redis")
+        self._metrics.set_mode("redis")
         log.warning("rate limiter: Redis answers again; limits are shared again")
 
     async def _wait_for_redis(self, exc: Exception) -> None:
         self.mode = "waiting"
-        metrics.set_mode("waiting")
+        self._metrics.set_mode("waiting")
         log.warning("rate limiter: Redis failed (%s: %s); calls wait until it answers "
                     "(failure_policy fail_closed)", type(exc).__name__, exc)
         delay = 0.05
@@ -220,5 +221,5 @@ class DecisionBatcher:
                 continue
             break
         self.mode = "redis"
-        metrics.set_mode("redis")
+        self._metrics.set_mode("redis")
         log.warning("rate limiter: Redis answers again; waiting calls proceed")

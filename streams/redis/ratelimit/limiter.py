@@ -25,7 +25,6 @@ from typing import Any, Self
 from redis.asyncio import Redis
 
 from async_toolformer.streams.redis.client import redis_client
-from async_toolformer.streams.redis.ratelimit import metrics
 from async_toolformer.streams.redis.ratelimit.batcher import Answer, DecisionBatcher
 from async_toolformer.streams.redis.ratelimit.config import FailurePolicy, LimitsConfig
 from async_toolformer.streams.redis.ratelimit.decisions import BoundLimit, Decision, Kind, Status
@@ -35,6 +34,7 @@ from async_toolformer.streams.redis.ratelimit.exceptions import (
     RateLimiterUnavailableError,
 )
 from async_toolformer.streams.redis.ratelimit.local import LocalDecisionStore
+from async_toolformer.streams.redis.ratelimit.metrics import LimiterMetrics
 from async_toolformer.streams.redis.ratelimit.policy import (
     GLOBAL_SUBJECT,
     LimitResolver,
@@ -88,12 +88,18 @@ class _KeyQueue:
 
 
 class RateLimiter:
-    """Admits calls under the limits of ``config``, shared through Redis."""
+    """Admits calls under the limits of ``config``, shared through Redis.
+
+    ``metrics``: where decisions are counted (a worker passes those of the
+    registry its ``/metrics`` serves); without, a registry of the limiter's own.
+    """
 
     def __init__(self, config: LimitsConfig, redis: Redis, *, worker_share: float | None = None,
                  failure_policy: FailurePolicy | None = None, decision_timeout_s: float = 1.0,
-                 max_batch: int = 1000, probe_interval_s: float = 0.25) -> None:
+                 max_batch: int = 1000, probe_interval_s: float = 0.25,
+                 metrics: LimiterMetrics | None = None) -> None:
         self.config = config
+        self.metrics = metrics if metrics is not None else LimiterMetrics()
         self._redis = redis
         self._owns_redis = False
         self._resolver = LimitResolver(config)
@@ -101,7 +107,7 @@ class RateLimiter:
         self._batcher = DecisionBatcher(
             self._store,
             LocalDecisionStore(share=config.worker_share if worker_share is None else worker_share),
-            failure_policy=failure_policy or config.failure_policy,
+            failure_policy=failure_policy or config.failure_policy, metrics=self.metrics,
             max_batch=max_batch, probe_interval_s=probe_interval_s)
         self._queues: dict[str, _KeyQueue] = {}
         self._held: dict[str, tuple[BoundLimit, ...]] = {}  # Redis leases to renew
@@ -110,10 +116,10 @@ class RateLimiter:
         self._counters: dict[tuple[str, str, str], Any] = {}
 
     @classmethod
-    def from_settings(cls, config: LimitsConfig, settings: Settings | None = None,
+    def from_settings(cls, config: LimitsConfig, settings: Settings,
                       **options: Any) -> RateLimiter:
         """A limiter on ``settings.redis_url`` (``REDIS_URL``) that closes its own client."""
-        url = (settings or Settings()).redis_url or DEFAULT_REDIS_URL
+        url = settings.redis_url or DEFAULT_REDIS_URL
         limiter = cls(config, redis_client(url), **options)
         limiter._owns_redis = True
         return limiter
@@ -214,7 +220,7 @@ class RateLimiter:
         source = "redis" if answer.from_redis else "local"
         for limit in limits:
             self._count(limit.name, "admitted", source)
-        metrics.WAIT_SECONDS.observe(asyncio.get_running_loop().time() - started)
+        self.metrics.wait_seconds.observe(asyncio.get_running_loop().time() - started)
         if lease and answer.from_redis:
             self._held[lease] = limits
             if self._renewer is None or self._renewer.done():
@@ -260,7 +266,7 @@ class RateLimiter:
         labels = (limit, outcome, source)
         child = self._counters.get(labels)
         if child is None:
-            child = self._counters[labels] = metrics.DECISIONS.labels(*labels)
+            child = self._counters[labels] = self.metrics.decisions.labels(*labels)
         child.inc()
 
 
