@@ -2,24 +2,29 @@
 
 from __future__ import annotations
 
+from async_toolformer.schemas.exceptions import ToolformerError
 
-class ToolformerAgentError(Exception):
-    """Base of the errors raised on purpose by this package."""
+__all__ = ["InvalidArgumentsError", "ToolDefinitionError", "ToolFailure", "ToolLoadError",
+           "ToolRegistryError", "UnknownToolError"]
 
 
-class ToolDefinitionError(ToolformerAgentError):
+class ToolRegistryError(ToolformerError):
+    """Base of the errors about which tools exist and how they are called."""
+
+
+class ToolDefinitionError(ToolRegistryError):
     """A function cannot be a tool as written (say which parameter and why)."""
 
 
-class UnknownToolError(ToolformerAgentError):
+class UnknownToolError(ToolRegistryError):
     """A call names a tool the worker does not have."""
 
 
-class InvalidArgumentsError(ToolformerAgentError):
+class InvalidArgumentsError(ToolRegistryError):
     """A call's arguments do not fit the tool's signature."""
 
 
-class ToolLoadError(ToolformerAgentError):
+class ToolLoadError(ToolRegistryError):
     """A ``--tools`` module could not be imported."""
 
 
@@ -28,6 +33,12 @@ class ToolFailure(Exception):  # noqa: N818 - a tool's failure, not a program er
 
     ``retryable=True`` lets the tool's retry policy try again; any other
     exception is retried only if its type is in the policy's ``retry_on``.
+
+    Outside the :class:`ToolformerError` tree on purpose: it is raised by tool
+    authors' code, not by this package, and the runner turns it into the call's
+    failed result. Under the root, a tool that calls our client and catches
+    ``ToolformerError`` would swallow its own failure, and the root's class-wide
+    ``retriable`` would sit beside this per-raise ``retryable``.
     """
 
     def __init__(self, message: str, *, retryable: bool = False) -> None:

@@ -1,10 +1,17 @@
-"""Errors a user of the worker, client or CLI can meet; each says what to do."""
+"""Errors a user of the worker, client or CLI can meet; each says what to do.
+
+Their root, :class:`~async_toolformer.schemas.exceptions.ToolformerError`, lives
+in schemas with the drawing of the whole tree.
+"""
 
 from __future__ import annotations
 
+from typing import ClassVar
 
-class ToolformerError(Exception):
-    """Base of the errors this package raises on purpose."""
+from async_toolformer.schemas.exceptions import ToolformerError
+
+__all__ = ["ConfigurationError", "ResultTimeoutError", "ServiceUnavailableError",
+           "TopicMismatchError"]
 
 
 class ConfigurationError(ToolformerError):
@@ -16,7 +23,9 @@ class TopicMismatchError(ConfigurationError):
 
 
 class ServiceUnavailableError(ToolformerError):
-    """Kafka or Redis could not be reached or started."""
+    """Kafka or Redis could not be reached or started: the caller decides whether to retry."""
+
+    retriable: ClassVar[bool] = True
 
 
 class ResultTimeoutError(ToolformerError):

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from ..exceptions import ToolformerAgentError
+from async_toolformer.schemas.exceptions import ToolformerError
+
+__all__ = ["ProviderAuthError", "ProviderError", "ProviderRateLimitError"]
 
 
-class ProviderError(ToolformerAgentError):
+class ProviderError(ToolformerError):
     """The model API failed (HTTP status in ``status_code`` when there was one)."""
 
     def __init__(self, message: str, *, status_code: int | None = None) -> None:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from ..exceptions import ToolformerAgentError
+from async_toolformer.schemas.exceptions import ToolformerError
+
+__all__ = ["SessionError", "UnknownScorerError"]
 
 
-class SessionError(ToolformerAgentError):
+class SessionError(ToolformerError):
     """Base of the session loop's errors."""
 
 

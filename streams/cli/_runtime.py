@@ -14,9 +14,7 @@ from aiokafka.errors import KafkaError
 from pydantic import ValidationError
 from rich.console import Console
 
-from async_toolformer.agents.exceptions import ToolformerAgentError
-from async_toolformer.schemas import SchemaError
-from async_toolformer.streams.exceptions import ToolformerError
+from async_toolformer.schemas.exceptions import ToolformerError
 
 T = TypeVar("T")
 
@@ -24,8 +22,8 @@ console = Console()
 errors = Console(stderr=True)
 _debug = {"on": False}
 
-EXPECTED_ERRORS = (ToolformerError, ToolformerAgentError, SchemaError, ValidationError, OSError,
-                   KafkaError)
+# Ours (one root), bad settings, and what the OS and the Kafka client raise when unreachable.
+EXPECTED_ERRORS = (ToolformerError, ValidationError, OSError, KafkaError)
 
 
 def set_debug(on: bool) -> None:

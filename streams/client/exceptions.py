@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from async_toolformer.schemas import SessionFailed
-from async_toolformer.streams.exceptions import ToolformerError
+from async_toolformer.schemas.exceptions import ToolformerError
+
+__all__ = ["SessionFailedError", "SessionTimeoutError"]
 
 
 class SessionFailedError(ToolformerError):

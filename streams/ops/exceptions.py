@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from async_toolformer.streams.exceptions import ConfigurationError, ToolformerError
+from async_toolformer.schemas.exceptions import ToolformerError
+from async_toolformer.streams.exceptions import ConfigurationError
+
+__all__ = ["RangeError", "ReplayError", "ReplayIncompleteError", "UnguardedReplayError",
+           "UnknownTopicError"]
 
 
 class ReplayError(ToolformerError):

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from async_toolformer.streams.exceptions import ToolformerError
+from async_toolformer.schemas.exceptions import ToolformerError
+
+__all__ = ["ScriptError", "ScriptMismatchError"]
 
 
 class ScriptError(ToolformerError):

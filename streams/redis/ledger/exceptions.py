@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from async_toolformer.streams.exceptions import (
-    ConfigurationError,
-    ServiceUnavailableError,
-    ToolformerError,
-)
+from typing import ClassVar
+
+from async_toolformer.schemas.exceptions import ToolformerError
+from async_toolformer.streams.exceptions import ConfigurationError, ServiceUnavailableError
+
+__all__ = ["LedgerConfigError", "LedgerEntryError", "LedgerError", "LedgerUnavailableError"]
 
 
 class LedgerError(ToolformerError):
@@ -15,6 +16,8 @@ class LedgerError(ToolformerError):
 
 class LedgerUnavailableError(LedgerError, ServiceUnavailableError):
     """Redis did not answer a ledger operation; no call may start without a claim."""
+
+    retriable: ClassVar[bool] = True
 
     def __init__(self, url: str, cause: BaseException) -> None:
         super().__init__(

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from async_toolformer.streams.exceptions import ConfigurationError, ToolformerError
+from typing import ClassVar
+
+from async_toolformer.schemas.exceptions import ToolformerError
+from async_toolformer.streams.exceptions import ConfigurationError, ServiceUnavailableError
 
 __all__ = ["LimitsConfigError", "QuotaTooLargeError", "RateLimitError", "RateLimitedError",
            "RateLimiterUnavailableError"]
@@ -36,8 +39,10 @@ class QuotaTooLargeError(RateLimitError):
         )
 
 
-class RateLimiterUnavailableError(RateLimitError):
+class RateLimiterUnavailableError(RateLimitError, ServiceUnavailableError):
     """Redis did not answer a read that has no local fallback (``limits show``)."""
+
+    retriable: ClassVar[bool] = True
 
 
 class LimitsConfigError(ConfigurationError):
