@@ -4,23 +4,48 @@ One producer per process, shared by every call in flight: ``send`` only appends
 to a batch, so thousands of concurrent publishes cost one request per batch.
 A failed delivery is retried with backoff rather than dropped: the caller's
 offset stays uncommitted meanwhile, so nothing is lost if the worker dies too.
+
+Except when the record itself is what the broker (or the producer) refuses: too
+large, corrupt, a bad timestamp. Sending it again can only fail again, and a
+loop here would hold the caller's partition for good, so such a refusal is
+final: logged, counted (``refused``, ``on_refused``) and reported to the caller
+as ``False`` (``publish``) or in the list of refused records (``publish_many``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaError
+from aiokafka.errors import (
+    CorruptRecordException,
+    InvalidMessageError,
+    InvalidTimestampError,
+    KafkaError,
+    MessageSizeTooLargeError,
+    RecordListTooLargeError,
+    RecordTooLargeError,
+    UnsupportedForMessageFormatError,
+)
 from aiokafka.partitioner import DefaultPartitioner, murmur2
 
 from async_toolformer.streams.exceptions import ServiceUnavailableError
 
+__all__ = ["RECORD_REFUSALS", "KafkaPublisher", "KeyHashCache"]
+
 logger = logging.getLogger(__name__)
+
+RECORD_REFUSALS: tuple[type[KafkaError], ...] = (
+    MessageSizeTooLargeError, RecordTooLargeError, RecordListTooLargeError,
+    CorruptRecordException, InvalidMessageError, InvalidTimestampError,
+    UnsupportedForMessageFormatError)
+"""Errors about the record itself: sending it again cannot succeed."""
+
+Record = tuple[bytes | None, bytes]
 
 
 class KeyHashCache:
@@ -51,9 +76,12 @@ class KafkaPublisher:
     """``await publish(topic, key, value)`` returns once the broker has the record."""
 
     def __init__(self, bootstrap_servers: str, *, linger_ms: int = 2,
-                 client_id: str = "toolformer") -> None:
+                 client_id: str = "toolformer", max_request_size: int = 1_048_576) -> None:
         self._servers = bootstrap_servers
         self._partitioner = KeyHashCache()
+        self.max_request_size = max_request_size
+        self.refused = 0  # records refused for good, since start
+        self.on_refused: Callable[[str], None] | None = None  # told the topic of each
         self._producer = AIOKafkaProducer(
             bootstrap_servers=bootstrap_servers,
             client_id=client_id,
@@ -61,6 +89,7 @@ class KafkaPublisher:
             acks="all",
             linger_ms=linger_ms,
             max_batch_size=1_048_576,
+            max_request_size=max_request_size,
             request_timeout_ms=30_000,
         )
 
@@ -85,54 +114,69 @@ class KafkaPublisher:
                         tb: TracebackType | None) -> None:
         await self.stop()
 
-    async def publish(self, topic: str, key: bytes | None, value: bytes) -> None:
+    async def publish(self, topic: str, key: bytes | None, value: bytes) -> bool:
+        """Publish one record; True once the broker has it, False if it was refused for good."""
         delay = 0.05
         while True:
             try:
                 delivery = await self._producer.send(topic, value, key=key)
                 await delivery
+            except RECORD_REFUSALS as exc:
+                self._refuse(topic, len(value), exc)
+                return False
             except KafkaError as exc:
                 logger.warning("publishing to %s failed (%s); retrying in %.2fs", topic, exc, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
             else:
-                return
+                return True
 
-    async def publish_many(self, topic: str, records: Sequence[tuple[bytes | None, bytes]]
-                           ) -> None:
-        """Publish ``records``; return once the broker has them all. Failures are retried.
+    async def publish_many(self, topic: str, records: Sequence[Record]) -> list[Record]:
+        """Publish ``records``; return once the broker has them all, or refused some for good.
 
         One batch per partition instead of one ``send`` (a coroutine and a future)
-        per record; each record goes to the partition ``send`` would choose.
+        per record; each record goes to the partition ``send`` would choose. A
+        batch refused as a whole is sent again record by record, so one record
+        the broker will never take does not hold back the others. Returns the
+        records refused for good (usually none); other failures are retried.
         """
         pending = list(records)
+        refused: list[Record] = []
         delay = 0.05
         while pending:
             try:
-                pending = await self._send_batches(topic, pending)
+                pending, alone = await self._send_batches(topic, pending)
             except KafkaError as exc:
                 logger.warning("publishing to %s failed (%s); retrying in %.2fs", topic, exc, delay)
             else:
+                for key, value in alone:
+                    if not await self.publish(topic, key, value):
+                        refused.append((key, value))
                 if not pending:
-                    return
+                    return refused
                 logger.warning("%d records to %s were not delivered; retrying in %.2fs",
                                len(pending), topic, delay)
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)
+        return refused
 
-    async def _send_batches(self, topic: str, records: list[tuple[bytes | None, bytes]]
-                            ) -> list[tuple[bytes | None, bytes]]:
-        """Send ``records`` a batch per partition; return those the broker did not take."""
+    async def _send_batches(self, topic: str, records: list[Record]
+                            ) -> tuple[list[Record], list[Record]]:
+        """Send ``records`` a batch per partition.
+
+        Returns those to send again as they are (the broker did not answer) and
+        those of batches the broker refused, to send one at a time.
+        """
         producer = self._producer
         partitions = list(await producer.partitions_for(topic))  # as ``send`` lists them
-        by_partition: dict[int, list[tuple[bytes | None, bytes]]] = {}
+        by_partition: dict[int, list[Record]] = {}
         for record in records:
             partition = self._partitioner(record[0], partitions, partitions)
             by_partition.setdefault(partition, []).append(record)
-        sent: list[tuple[asyncio.Future[Any], list[tuple[bytes | None, bytes]]]] = []
+        sent: list[tuple[asyncio.Future[Any], list[Record]]] = []
         for partition, group in by_partition.items():
             batch = producer.create_batch()
-            members: list[tuple[bytes | None, bytes]] = []
+            members: list[Record] = []
             for key, value in group:
                 # A batch is full once it holds max_batch_size (its first record always fits).
                 if batch.append(key=key, value=value, timestamp=None) is None:
@@ -144,14 +188,26 @@ class KafkaPublisher:
             if members:
                 sent.append((await producer.send_batch(batch, topic, partition=partition),
                              members))
-        failed: list[tuple[bytes | None, bytes]] = []
+        failed: list[Record] = []
+        alone: list[Record] = []
         for delivery, members in sent:
             try:
                 await delivery
+            except RECORD_REFUSALS as exc:
+                logger.warning("a batch of %d records to %s was refused (%s); sending them "
+                               "one at a time", len(members), topic, exc)
+                alone.extend(members)
             except KafkaError as exc:
                 logger.warning("a batch of %d records to %s failed: %s", len(members), topic, exc)
                 failed.extend(members)
-        return failed
+        return failed, alone
+
+    def _refuse(self, topic: str, size: int, exc: KafkaError) -> None:
+        self.refused += 1
+        logger.error("the broker refused a record of %d bytes for %s for good, so it is not "
+                     "sent again: %r", size, topic, exc)
+        if self.on_refused is not None:
+            self.on_refused(topic)
 
     async def enqueue(self, topic: str, key: bytes | None, value: bytes,
                       partition: int | None = None) -> asyncio.Future[Any]:
