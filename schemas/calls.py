@@ -35,7 +35,10 @@ class ToolCallRequested(Event):
     branch_id: Identifier = DEFAULT_BRANCH
     tool: Identifier
     arguments: dict[str, Any] = Field(default_factory=dict)
-    timeout_s: float | None = Field(default=None, gt=0, description="Overrides the tool's timeout.")
+    timeout_s: float | None = Field(
+        default=None, gt=0, allow_inf_nan=False,
+        description="Overrides the tool's timeout; the worker clamps it to the tool's "
+                    "max_timeout_s and its own TOOLFORMER_MAX_TIMEOUT_S.")
     tenant: Identifier = DEFAULT_TENANT
     requested_at: datetime = Field(default_factory=utc_now)
     metadata: dict[str, str] = Field(default_factory=dict)

@@ -55,7 +55,7 @@ class SessionOptions(_Value):
     session_deadline_s: float | None = Field(default=None, gt=0)
     branch_deadline_s: float | None = Field(default=None, gt=0,
                                             description="From a call's dispatch to its result.")
-    call_deadline_s: float | None = Field(default=None, gt=0,
+    call_deadline_s: float | None = Field(default=None, gt=0, allow_inf_nan=False,
                                           description="The executor's timeout of each call.")
     race: tuple[RaceGroup, ...] = ()
     keep_top_n: int | None = Field(default=None, ge=1,

@@ -111,6 +111,7 @@ class CallExecutor:
         default_timeout_s: float = 30.0,
         guard: CallGuard | None = None,
         thread_workers: int = 32,
+        max_timeout_s: float = 300.0,
     ) -> None:
         self._worker_id = worker_id
         self._sink = sink
@@ -120,6 +121,7 @@ class CallExecutor:
             name: asyncio.Semaphore(n) for name, n in (tool_concurrency or {}).items()
         }
         self._default_timeout_s = default_timeout_s
+        self._max_timeout_s = max_timeout_s
         self._guard = guard
         self._threads = ThreadPoolExecutor(max_workers=thread_workers, thread_name_prefix="tool")
         self._running: dict[str, _Running] = {}
@@ -474,7 +476,8 @@ class CallExecutor:
     # -- bookkeeping ----------------------------------------------------------------------
 
     def _timeout_of(self, request: ToolCallRequested, spec: ToolSpec) -> float:
-        return request.timeout_s or spec.timeout_s or self._default_timeout_s
+        return spec.timeout_for(request.timeout_s, default_s=self._default_timeout_s,
+                                max_s=self._max_timeout_s)
 
     def _sealer(self, request: ToolCallRequested, received_at: datetime) -> Seal:
         def seal(outcome: CallOutcome) -> Sealed:

@@ -20,7 +20,7 @@ def arguments_model(fn: Callable[..., Any], name: str) -> type[BaseModel]:
     JSON object, so they are refused.
     """
     signature = inspect.signature(fn)
-    hints = get_type_hints(fn)
+    hints = get_type_hints(fn, include_extras=True)  # keeps Annotated[..., Field(...)] bounds
     fields: dict[str, Any] = {}
     extra = "forbid"
     for param in signature.parameters.values():

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import Field
 
 from ..exceptions import ToolFailure
 from .registry import tool
@@ -15,9 +17,13 @@ async def echo(**arguments: Any) -> dict[str, Any]:
     return arguments
 
 
+MAX_SLEEP_MS = 300_000
+"""The longest ``sleep`` (5 minutes): a longer wait is refused as invalid arguments."""
+
+
 @tool(idempotent=True)
-async def sleep(ms: int = 100) -> dict[str, int]:
-    """Wait ``ms`` milliseconds, then return how long it waited."""
+async def sleep(ms: Annotated[int, Field(ge=0, le=MAX_SLEEP_MS)] = 100) -> dict[str, int]:
+    """Wait ``ms`` milliseconds (0 to 300000), then return how long it waited."""
     await asyncio.sleep(ms / 1000)
     return {"slept_ms": ms}
 

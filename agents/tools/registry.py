@@ -8,11 +8,17 @@ be called and tested directly::
     @tool(timeout_s=5, retry=RetryPolicy(attempts=3), service="search-api")
     async def web_search(query: str, limit: int = 5) -> list[str]:
         '''Search the web and return the top result URLs.'''
+
+A call may ask for a timeout of its own; ``max_timeout_s`` bounds what it may
+ask for, as the worker's ``TOOLFORMER_MAX_TIMEOUT_S`` does for every tool
+(:meth:`ToolSpec.timeout_for`): a producer cannot hold a worker's capacity with
+calls that never end.
 """
 
 from __future__ import annotations
 
 import inspect
+import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, overload
@@ -40,6 +46,7 @@ class ToolSpec:
     idempotent: bool = False
     service: str | None = None
     cost: Cost = 1.0
+    max_timeout_s: float | None = None  # the most a call may ask for (None: the worker's bound)
     is_async: bool = field(init=False)
     takes_any: bool = field(init=False)  # only ``**kwargs``: there is nothing to validate
 
@@ -53,6 +60,18 @@ class ToolSpec:
         if self.takes_any:
             return dict(arguments)
         return validate_arguments(self.arguments, arguments)
+
+    def timeout_for(self, requested_s: float | None, *, default_s: float,
+                    max_s: float) -> float:
+        """The timeout one call runs under: what it asked for, else the tool's, else
+        ``default_s``; never more than ``max_timeout_s`` nor the worker's ``max_s``.
+
+        A request is clamped, not refused: its schema already refused what is
+        not a finite positive number, so what is left is only too generous.
+        """
+        chosen = requested_s or self.timeout_s or default_s
+        bound = max_s if self.max_timeout_s is None else min(max_s, self.max_timeout_s)
+        return min(chosen, bound)
 
     def cost_of(self, arguments: dict[str, Any]) -> float:
         """Units of quota one call with these arguments consumes."""
@@ -128,6 +147,7 @@ def tool(
     idempotent: bool = False,
     service: str | None = None,
     cost: Cost = 1.0,
+    max_timeout_s: float | None = None,
     registry: ToolRegistry | None = None,
 ) -> Callable[[F], F]: ...
 
@@ -143,14 +163,20 @@ def tool(
     idempotent: bool = False,
     service: str | None = None,
     cost: Cost = 1.0,
+    max_timeout_s: float | None = None,
     registry: ToolRegistry | None = None,
 ) -> F | Callable[[F], F]:
-    """Register a function as a tool. Usable bare (``@tool``) or with options."""
+    """Register a function as a tool. Usable bare (``@tool``) or with options.
+
+    ``max_timeout_s`` bounds the timeout a call may ask for (see :meth:`ToolSpec.timeout_for`).
+    """
 
     def register(func: F) -> F:
         tool_name = name or func.__name__
-        if timeout_s is not None and timeout_s <= 0:
-            raise ToolDefinitionError(f"tool {tool_name!r}: timeout_s must be positive")
+        for option, value in (("timeout_s", timeout_s), ("max_timeout_s", max_timeout_s)):
+            if value is not None and not (math.isfinite(value) and value > 0):
+                raise ToolDefinitionError(
+                    f"tool {tool_name!r}: {option} must be a finite positive number")
         spec = ToolSpec(
             name=tool_name,
             description=description or inspect.getdoc(func) or tool_name,
@@ -161,6 +187,7 @@ def tool(
             idempotent=idempotent,
             service=service,
             cost=cost,
+            max_timeout_s=max_timeout_s,
         )
         (registry if registry is not None else default_registry).add(spec)
         return func

@@ -62,7 +62,7 @@ async def run_worker(
         worker_id=settings.worker_id, sink=publish_result, sink_many=publish_result.many,
         max_in_flight=settings.max_in_flight,
         tool_concurrency=settings.tool_concurrency, default_timeout_s=settings.default_timeout_s,
-        guard=redis_parts.guard,
+        guard=redis_parts.guard, max_timeout_s=settings.max_timeout_s,
     )
     executor.on_queue_wait = observer.queue_wait
     observer.watch_in_flight(lambda: executor.stats.in_flight)

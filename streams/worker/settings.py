@@ -46,6 +46,9 @@ class Settings(BaseSettings):
     )
     max_payload_bytes: int = Field(default=1_048_576, ge=256, description="Largest call accepted.")
     default_timeout_s: float = Field(default=30.0, gt=0, description="Timeout of tools without.")
+    max_timeout_s: float = Field(
+        default=300.0, gt=0, allow_inf_nan=False,
+        description="Longest timeout of any call: a call's or tool's own is clamped to it.")
     fetch_max_wait_ms: int = Field(
         default=5, ge=0, description="How long a fetch waits for data (Faust hard-codes 1500)."
     )
