@@ -16,6 +16,7 @@ from typing import Any
 
 from async_toolformer.agents.executor import CallExecutor
 from async_toolformer.agents.executor.agent import ExecutorAgent, ResultPublisher
+from async_toolformer.agents.sessions.scoring import load_scorers
 from async_toolformer.agents.tools import ToolRegistry, load_tools
 from async_toolformer.streams.kafka.app import ToolformerApp, create_app
 from async_toolformer.streams.kafka.publisher import KafkaPublisher
@@ -50,6 +51,7 @@ async def run_worker(
     """Serve calls and sessions until ``stop`` is set (``llm``: the model, else from env)."""
     bootstrap, redis_url = settings.require_services()
     tools = registry if registry is not None else load_tools(settings.tools)
+    load_scorers(settings.scorers)
     redis_parts = await open_redis_parts(settings, redis_url)
     catalogue = TopicCatalogue(settings.topic_prefix)
     await ensure_topics(bootstrap, catalogue, partitions=settings.partitions,

@@ -66,6 +66,10 @@ class Settings(BaseSettings):
     tools: list[str] = Field(
         default_factory=list, description="Modules of user tools to import, like faust -A."
     )
+    scorers: list[str] = Field(
+        default_factory=list,
+        description="Scorers sessions may name, as module:function, imported when the worker "
+                    "starts; sessions never import code of their own choosing.")
     limits_file: Path | None = Field(default=None, description="TOML file of rate limits.")
     ledger: bool = Field(default=True, description="Guard calls with the execution ledger.")
     ledger_namespace: str = Field(default="default", description="A new one re-executes all.")
