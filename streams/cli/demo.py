@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
+from pydantic import SecretStr
 from rich.panel import Panel
 from rich.rule import Rule
 
@@ -48,7 +49,7 @@ def demo() -> None:
             console.print(f"Kafka at [bold]{stack.bootstrap_servers}[/] ({stack.kafka.source}), "
                           f"Redis at [bold]{stack.redis_url}[/] ({stack.redis.source})")
             async with FakeLLMServer(DEMO_SCRIPT) as model:
-                llm = LLMSettings(llm_base_url=model.base_url, openai_api_key="demo",
+                llm = LLMSettings(llm_base_url=model.base_url, openai_api_key=SecretStr("demo"),
                                   llm_model="scripted-demo")
                 stop = asyncio.Event()
                 worker = asyncio.create_task(

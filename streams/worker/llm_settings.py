@@ -5,19 +5,25 @@ Read from the environment: ``TOOLFORMER_LLM_PROVIDER``, ``TOOLFORMER_LLM_MODEL``
 LiteLLM, the scripted server), ``TOOLFORMER_ANTHROPIC_BASE_URL``, and the keys
 under the names the SDKs use, ``OPENAI_API_KEY`` and ``ANTHROPIC_API_KEY``. A
 session's options may name another provider or model.
+
+Only the CLI builds these from the environment; a worker is handed them. The
+keys are :class:`~pydantic.SecretStr`, so a repr or a log line shows ``**********``;
+they are revealed only where the SDK client is built.
 """
 
 from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["LLMSettings"]
 
 
 class LLMSettings(BaseSettings):
+    """Which model sessions use by default, where it is served and with which keys."""
+
     model_config = SettingsConfigDict(env_prefix="TOOLFORMER_", extra="ignore",
                                       populate_by_name=True)
 
@@ -27,14 +33,19 @@ class LLMSettings(BaseSettings):
         default=None, description="OpenAI-compatible base URL (ends in /v1); unset: OpenAI.")
     anthropic_base_url: str | None = Field(
         default=None, description="Anthropic base URL; unset: llm_base_url without /v1, if set.")
-    openai_api_key: str | None = Field(
+    openai_api_key: SecretStr | None = Field(
         default=None, validation_alias=AliasChoices("OPENAI_API_KEY", "TOOLFORMER_OPENAI_API_KEY"))
-    anthropic_api_key: str | None = Field(
+    anthropic_api_key: SecretStr | None = Field(
         default=None,
         validation_alias=AliasChoices("ANTHROPIC_API_KEY", "TOOLFORMER_ANTHROPIC_API_KEY"))
     llm_max_retries: int = Field(default=3, ge=0, description="Retries of 429/5xx answers.")
     llm_timeout_s: float = Field(default=120.0, gt=0)
     llm_max_tokens: int = Field(default=4096, ge=1, description="Anthropic requires a cap.")
+
+    @classmethod
+    def defaults(cls) -> LLMSettings:
+        """The defaults alone, without reading the environment: a worker given no model."""
+        return cls.model_construct()
 
     def anthropic_root(self) -> str | None:
         if self.anthropic_base_url:

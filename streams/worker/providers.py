@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from pydantic import SecretStr
+
 from async_toolformer.agents import providers
 from async_toolformer.agents.providers import LLMProvider
 from async_toolformer.schemas import SessionOptions
@@ -40,11 +42,11 @@ class SettingsProviders:
         s = self.settings
         if kind == "anthropic":
             return providers.AnthropicMessagesProvider(
-                s.anthropic_root(), s.anthropic_api_key, model, streaming=streaming,
+                s.anthropic_root(), _revealed(s.anthropic_api_key), model, streaming=streaming,
                 max_tokens=s.llm_max_tokens, max_retries=s.llm_max_retries,
                 timeout_s=s.llm_timeout_s)
         return providers.OpenAIChatProvider(
-            s.llm_base_url, s.openai_api_key, model, streaming=streaming,
+            s.llm_base_url, _revealed(s.openai_api_key), model, streaming=streaming,
             max_retries=s.llm_max_retries, timeout_s=s.llm_timeout_s)
 
     async def aclose(self) -> None:
@@ -52,3 +54,8 @@ class SettingsProviders:
         self._cache.clear()
         for provider in providers:
             await provider.aclose()
+
+
+def _revealed(key: SecretStr | None) -> str | None:
+    """The key itself, for the SDK client only: everywhere else it stays a SecretStr."""
+    return key.get_secret_value() if key is not None else None

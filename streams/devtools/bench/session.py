@@ -29,6 +29,8 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
+from pydantic import SecretStr
+
 from async_toolformer.agents.providers import Message as ProviderMessage
 from async_toolformer.agents.providers import (
     OpenAIChatProvider,
@@ -156,7 +158,7 @@ async def _worker_and_client(services: Settings, server: FakeLLMServer
         "partitions": 4, "metrics_port": None, "ledger_namespace": name})
     bootstrap, _ = settings.require_services()
     llm = LLMSettings(llm_provider="openai", llm_base_url=server.base_url,
-                      openai_api_key="bench")
+                      openai_api_key=SecretStr("bench"))
     stop = asyncio.Event()
     ready: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
     worker = asyncio.create_task(run_worker(settings, stop, registry=load_tools([]), grace_s=1,
