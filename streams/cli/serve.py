@@ -1,4 +1,8 @@
-"""``toolformer worker`` and ``toolformer dev``: serve tool calls until Ctrl-C or SIGTERM."""
+"""``toolformer worker`` and ``toolformer dev``: serve tool calls until Ctrl-C or SIGTERM.
+
+The settings and the model settings are read from the environment here, and
+only here: the worker is handed them.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,7 @@ from rich.panel import Panel
 
 from async_toolformer.streams.cli._runtime import console, run, stop_on_signals
 from async_toolformer.streams.devtools.stack import DevStack
-from async_toolformer.streams.worker.heap import settle_heap, young_threshold_for
+from async_toolformer.streams.worker.llm_settings import LLMSettings
 from async_toolformer.streams.worker.run import RunningWorker, run_worker
 from async_toolformer.streams.worker.settings import Settings
 
@@ -37,11 +41,12 @@ def settings_with(tools: list[str] | None, metrics_port: int | None = None,
 def worker(tools: ToolsOption = None, metrics_port: MetricsOption = None) -> None:
     """Run one worker against KAFKA_BOOTSTRAP_SERVERS and REDIS_URL (join the group to scale)."""
     settings = settings_with(tools, metrics_port)
+    llm = LLMSettings()
 
     async def main() -> None:
         stop = asyncio.Event()
         stop_on_signals(stop)
-        await run_worker(settings, stop, on_started=lambda w: _serving(settings, w))
+        await run_worker(settings, stop, llm=llm, on_started=lambda w: _announce(settings, w))
 
     run(main())
 
@@ -49,6 +54,7 @@ def worker(tools: ToolsOption = None, metrics_port: MetricsOption = None) -> Non
 def dev(tools: ToolsOption = None, metrics_port: MetricsOption = None) -> None:
     """Start the embedded broker and Redis, create the topics and run a worker on them."""
     requested = settings_with(tools, metrics_port)
+    llm = LLMSettings()
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -61,17 +67,11 @@ def dev(tools: ToolsOption = None, metrics_port: MetricsOption = None) -> None:
                 f"export KAFKA_BOOTSTRAP_SERVERS={stack.bootstrap_servers}\n"
                 f"export REDIS_URL={stack.redis_url}",
                 title="toolformer dev", border_style="cyan"))
-            await run_worker(settings, stop, on_started=lambda w: _serving(settings, w))
+            await run_worker(settings, stop, llm=llm,
+                             on_started=lambda w: _announce(settings, w))
         console.print("stopped: broker, Redis and worker are down")
 
     run(main())
-
-
-def _serving(settings: Settings, worker: RunningWorker) -> None:
-    """The worker is up: this process serves calls from now on."""
-    configured = settings.gc_young_threshold
-    settle_heap(young_threshold_for(settings.max_in_flight) if configured is None else configured)
-    _announce(settings, worker)
 
 
 def _announce(settings: Settings, worker: RunningWorker) -> None:

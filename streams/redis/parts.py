@@ -11,6 +11,7 @@ from async_toolformer.streams.redis.call_guard import LedgerGuard
 from async_toolformer.streams.redis.client import redis_client
 from async_toolformer.streams.redis.ledger import ExecutionLedger
 from async_toolformer.streams.redis.ratelimit import RateLimiter, load_limits
+from async_toolformer.streams.redis.ratelimit.metrics import LimiterMetrics
 from async_toolformer.streams.worker.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -32,8 +33,9 @@ class RedisParts:
             await self.redis.aclose()
 
 
-async def open_redis_parts(settings: Settings, redis_url: str | None) -> RedisParts:
-    """Build the ledger and the limiter the settings ask for.
+async def open_redis_parts(settings: Settings, redis_url: str | None, *,
+                           limiter_metrics: LimiterMetrics | None = None) -> RedisParts:
+    """Build the ledger and the limiter the settings ask for (its metrics: ``limiter_metrics``).
 
     Without ``REDIS_URL`` a worker still runs, at least once and unlimited, and
     says so: the ledger and the rate limits both live in Redis.
@@ -59,7 +61,8 @@ async def open_redis_parts(settings: Settings, redis_url: str | None) -> RedisPa
                                  lease_ms=settings.lease_ms,
                                  retention_s=settings.result_retention_s,
                                  linger_ms=settings.ledger_linger_ms)
-    limiter = RateLimiter(limits, redis) if limits is not None else None
+    limiter = (RateLimiter(limits, redis, metrics=limiter_metrics)
+               if limits is not None else None)
     guard = (LedgerGuard(ledger, limiter, worker_id=settings.worker_id)
              if ledger is not None or limiter is not None else None)
     return RedisParts(redis, ledger, limiter, guard)

@@ -17,13 +17,17 @@ in-flight cap holds (:func:`young_threshold_for`), and a burst is not walked at
 all. Reference cycles are still collected, only later: at most that many young
 objects wait for a pass, and a pass at full load pauses the worker for up to a
 few hundred ms.
+
+``run_worker`` applies this once the worker is up, unless ``TOOLFORMER_GC_TUNING``
+is off (a host that tunes the collector itself, or runs many workers in one
+process as the tests do).
 """
 
 from __future__ import annotations
 
 import gc
 
-__all__ = ["OBJECTS_PER_CALL", "settle_heap", "young_threshold_for"]
+__all__ = ["OBJECTS_PER_CALL", "settle_heap", "young_threshold", "young_threshold_for"]
 
 OBJECTS_PER_CALL = 100  # 44 measured for a sleeping call with the ledger; room for a tool's own
 _LEAST_YOUNG_THRESHOLD = 1_000_000
@@ -32,6 +36,11 @@ _LEAST_YOUNG_THRESHOLD = 1_000_000
 def young_threshold_for(max_in_flight: int) -> int:
     """The default young threshold: above what ``max_in_flight`` calls hold, 1,000,000 at least."""
     return max(_LEAST_YOUNG_THRESHOLD, OBJECTS_PER_CALL * max_in_flight)
+
+
+def young_threshold(configured: int | None, max_in_flight: int) -> int:
+    """The threshold set explicitly, else :func:`young_threshold_for` the cap."""
+    return young_threshold_for(max_in_flight) if configured is None else configured
 
 
 def settle_heap(young_threshold: int) -> None:

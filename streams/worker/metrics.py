@@ -1,5 +1,9 @@
 """Prometheus metrics of a worker, and the observer that feeds them from the executor.
 
+Every family is registered on the registry the worker is given (one per
+worker, one per test), never on prometheus-client's process-wide default, and
+``/metrics`` serves that registry: two workers in one process count apart.
+
 The per-call figures (calls by tool and status, their latency) are tallied in
 plain numbers and turned into metric families only when ``/metrics`` is
 scraped (:class:`CallTally`): a prometheus-client counter or histogram takes a
@@ -9,23 +13,21 @@ where the tally costs 0.6.
 
 from __future__ import annotations
 
+import threading
 from bisect import bisect_left
 from collections.abc import Callable, Iterator
+from wsgiref.simple_server import WSGIServer
 
-from prometheus_client import REGISTRY, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 
 from async_toolformer.agents.executor import Sealed
 from async_toolformer.schemas import DeadLetterReason
 
-LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+__all__ = ["LATENCY_BUCKETS", "CallTally", "MetricsServer", "PrometheusObserver",
+           "WorkerMetrics", "serve_metrics"]
 
-QUEUE_WAIT = Histogram(
-    "toolformer_queue_wait_seconds", "Time a call waited for its tool's concurrency cap", ["tool"],
-    buckets=(0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30),
-)
-IN_FLIGHT = Gauge("toolformer_calls_in_flight", "Calls received and not yet answered")
-DEAD_LETTERS = Counter("toolformer_dead_letters", "Records set aside, by reason", ["reason"])
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 
 
 class CallTally:
@@ -70,40 +72,83 @@ class CallTally:
         yield latency
 
 
-CALL_TALLY = CallTally()
-REGISTRY.register(CALL_TALLY)
+class WorkerMetrics:
+    """The worker's metric families, all registered on ``registry``."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+        self.tally = CallTally()
+        registry.register(self.tally)
+        self.queue_wait = Histogram(
+            "toolformer_queue_wait_seconds", "Time a call waited for its tool's concurrency cap",
+            ["tool"], buckets=(0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30),
+            registry=registry,
+        )
+        self.in_flight = Gauge("toolformer_calls_in_flight", "Calls received and not yet answered",
+                               registry=registry)
+        self.dead_letters = Counter("toolformer_dead_letters", "Records set aside, by reason",
+                                    ["reason"], registry=registry)
+        self.held = Gauge("toolformer_records_held",
+                          "Records answered but not yet committed: an earlier record of their "
+                          "partition is not answered", registry=registry)
+        self.refused = Counter("toolformer_records_refused",
+                               "Records the broker refused for good (too large), by topic",
+                               ["topic"], registry=registry)
+
+    def count_refused(self, topic: str) -> None:
+        self.refused.labels(topic).inc()
 
 
 class PrometheusObserver:
-    """The executor's observer that records into the metrics above.
+    """The executor's observer that records into a worker's :class:`WorkerMetrics`.
 
     Labelled children of the rarer metrics are looked up once per label set:
     ``labels()`` costs more than the observation itself.
     """
 
-    def __init__(self, tally: CallTally = CALL_TALLY) -> None:
-        self._tally = tally
+    def __init__(self, metrics: WorkerMetrics) -> None:
+        self._metrics = metrics
+        self._tally = metrics.tally
         self._queue_waits: dict[str, Histogram] = {}
 
     def result(self, result: Sealed) -> None:
         self._tally.count(result.tool, result.status.value, result.seconds)
 
     def dead_letter(self, reason: DeadLetterReason) -> None:
-        DEAD_LETTERS.labels(reason.value).inc()
+        self._metrics.dead_letters.labels(reason.value).inc()
 
     def queue_wait(self, tool: str, seconds: float) -> None:
         child = self._queue_waits.get(tool)
         if child is None:
-            child = self._queue_waits[tool] = QUEUE_WAIT.labels(tool)
+            child = self._queue_waits[tool] = self._metrics.queue_wait.labels(tool)
         child.observe(seconds)
 
     def watch_in_flight(self, count: Callable[[], int]) -> None:
         """Read the in-flight gauge from ``count`` at each scrape, not on every call."""
-        IN_FLIGHT.set_function(count)
+        self._metrics.in_flight.set_function(count)
+
+    def watch_held(self, count: Callable[[], int]) -> None:
+        """Read the held-records gauge from ``count`` at each scrape."""
+        self._metrics.held.set_function(count)
 
 
-def serve_metrics(port: int, host: str = "127.0.0.1") -> int:
-    """Serve ``/metrics`` on ``port`` (0 picks a free one); return the port bound."""
-    server, _thread = start_http_server(port, addr=host)
-    bound: int = server.server_port
-    return bound
+class MetricsServer:
+    """A running ``/metrics`` endpoint: the port it bound, and how to stop it."""
+
+    def __init__(self, server: WSGIServer, thread: threading.Thread) -> None:
+        self._server = server
+        self._thread = thread
+        self.port: int = server.server_port
+
+    def close(self) -> None:
+        """Stop serving and free the port (blocks for up to half a second: run it off the loop)."""
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join()
+
+
+def serve_metrics(registry: CollectorRegistry, port: int, host: str = "127.0.0.1"
+                  ) -> MetricsServer:
+    """Serve ``registry`` as ``/metrics`` on ``port`` (0 picks a free one)."""
+    server, thread = start_http_server(port, addr=host, registry=registry)
+    return MetricsServer(server, thread)

@@ -4,6 +4,12 @@
 everything, serves until ``stop`` is set, then stops taking calls, lets running
 ones finish for ``grace_s`` and shuts down. Calls still running then keep their
 offsets uncommitted, so another worker picks them up.
+
+It reads nothing from the environment and writes no process-wide metrics: the
+host passes the settings, the model settings and, if it wants to read them, the
+Prometheus registry. Once up, it tunes the garbage collector
+(:mod:`.heap`) unless ``settings.gc_tuning`` is off, so an embedded worker runs
+as ``toolformer worker`` does.
 """
 
 from __future__ import annotations
@@ -14,7 +20,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from async_toolformer.agents.executor import CallExecutor
+from prometheus_client import CollectorRegistry
+
+from async_toolformer.agents.executor import CallExecutor, CallLimits
 from async_toolformer.agents.executor.agent import ExecutorAgent, ResultPublisher
 from async_toolformer.agents.sessions.scoring import load_scorers
 from async_toolformer.agents.tools import ToolRegistry, load_tools
@@ -22,8 +30,15 @@ from async_toolformer.streams.kafka.app import ToolformerApp, create_app
 from async_toolformer.streams.kafka.publisher import KafkaPublisher
 from async_toolformer.streams.kafka.topics import TopicCatalogue, ensure_topics
 from async_toolformer.streams.redis.parts import RedisParts, open_redis_parts
+from async_toolformer.streams.redis.ratelimit.metrics import LimiterMetrics
+from async_toolformer.streams.worker.heap import settle_heap, young_threshold
 from async_toolformer.streams.worker.llm_settings import LLMSettings
-from async_toolformer.streams.worker.metrics import PrometheusObserver, serve_metrics
+from async_toolformer.streams.worker.metrics import (
+    MetricsServer,
+    PrometheusObserver,
+    WorkerMetrics,
+    serve_metrics,
+)
 from async_toolformer.streams.worker.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -37,6 +52,7 @@ class RunningWorker:
     executor: CallExecutor
     agent: ExecutorAgent
     metrics_port: int | None
+    metrics_registry: CollectorRegistry
 
 
 async def run_worker(
@@ -47,24 +63,38 @@ async def run_worker(
     grace_s: float = 10.0,
     on_started: Callable[[RunningWorker], None] | None = None,
     llm: LLMSettings | None = None,
+    metrics_registry: CollectorRegistry | None = None,
 ) -> None:
-    """Serve calls and sessions until ``stop`` is set (``llm``: the model, else from env)."""
+    """Serve calls and sessions until ``stop`` is set.
+
+    ``llm``: the model settings of sessions (without, :meth:`LLMSettings.defaults`);
+    ``metrics_registry``: where the worker's and its limiter's metrics are
+    recorded and what ``/metrics`` serves (without, a registry of its own).
+    """
     bootstrap, redis_url = settings.require_services()
     tools = registry if registry is not None else load_tools(settings.tools)
     load_scorers(settings.scorers)
-    redis_parts = await open_redis_parts(settings, redis_url)
+    prometheus = metrics_registry if metrics_registry is not None else CollectorRegistry()
+    redis_parts = await open_redis_parts(settings, redis_url,
+                                         limiter_metrics=LimiterMetrics(prometheus))
     catalogue = TopicCatalogue(settings.topic_prefix)
     await ensure_topics(bootstrap, catalogue, partitions=settings.partitions,
                         replication_factor=settings.replication_factor)
     publisher = KafkaPublisher(bootstrap, client_id=f"toolformer-{settings.worker_id}")
     await publisher.start()
-    observer = PrometheusObserver()
+    worker_metrics = WorkerMetrics(prometheus)
+    observer = PrometheusObserver(worker_metrics)
+    publisher.on_refused = worker_metrics.count_refused
+    limits = CallLimits(max_depth=settings.max_json_depth,
+                        max_argument_items=settings.max_argument_items,
+                        max_result_bytes=min(settings.max_result_bytes,
+                                             publisher.max_request_size - 4096))
     publish_result = ResultPublisher(publisher, catalogue.results, observer)
     executor = CallExecutor(
         worker_id=settings.worker_id, sink=publish_result, sink_many=publish_result.many,
         max_in_flight=settings.max_in_flight,
         tool_concurrency=settings.tool_concurrency, default_timeout_s=settings.default_timeout_s,
-        guard=redis_parts.guard, max_timeout_s=settings.max_timeout_s,
+        guard=redis_parts.guard, limits=limits, max_timeout_s=settings.max_timeout_s,
     )
     executor.on_queue_wait = observer.queue_wait
     observer.watch_in_flight(lambda: executor.stats.in_flight)
@@ -73,7 +103,7 @@ async def run_worker(
         registry=tools, executor=executor, publisher=publisher,
         publish_result=publish_result, dlq_topic=catalogue.dlq,
         worker_id=settings.worker_id, max_payload_bytes=settings.max_payload_bytes,
-        ack=app.ack, observer=observer,
+        ack=app.ack, observer=observer, limits=limits,
     )
 
     async def partitions_revoked(sender: Any, /, *args: Any, signal: Any, **_: Any) -> None:
@@ -82,14 +112,18 @@ async def run_worker(
     app.on_partitions_revoked.connect(partitions_revoked)
 
     _attach(app, agent, catalogue, publisher=publisher, registry=tools, settings=settings,
-            bootstrap=bootstrap, llm=llm, redis_parts=redis_parts)
-    metrics_port = None
-    if settings.metrics_port is not None:
-        metrics_port = serve_metrics(settings.metrics_port, settings.metrics_host)
+            bootstrap=bootstrap, llm=llm if llm is not None else LLMSettings.defaults(),
+            redis_parts=redis_parts)
+    server: MetricsServer | None = None
     await app.start()
     try:
+        if settings.metrics_port is not None:
+            server = serve_metrics(prometheus, settings.metrics_port, settings.metrics_host)
+        if settings.gc_tuning:
+            settle_heap(young_threshold(settings.gc_young_threshold, settings.max_in_flight))
         if on_started is not None:
-            on_started(RunningWorker(app, executor, agent, metrics_port))
+            on_started(RunningWorker(app, executor, agent,
+                                     server.port if server is not None else None, prometheus))
         await stop.wait()
     finally:
         agent.accepting = False
@@ -100,11 +134,13 @@ async def run_worker(
         await executor.close()
         await publisher.stop()
         await redis_parts.close()
+        if server is not None:
+            await asyncio.to_thread(server.close)
 
 
 def _attach(app: ToolformerApp, agent: ExecutorAgent, catalogue: TopicCatalogue, *,
             publisher: KafkaPublisher, registry: ToolRegistry, settings: Settings,
-            bootstrap: str, llm: LLMSettings | None, redis_parts: RedisParts) -> None:
+            bootstrap: str, llm: LLMSettings, redis_parts: RedisParts) -> None:
     from async_toolformer.streams.worker.sessions import install_session_agents
 
     cancellations = app.topic(catalogue.cancellations, key_serializer="raw",

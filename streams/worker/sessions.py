@@ -38,15 +38,14 @@ logger = logging.getLogger(__name__)
 
 def install_session_agents(app: ToolformerApp, *, catalogue: TopicCatalogue,
                            publisher: KafkaPublisher, registry: ToolRegistry,
-                           bootstrap_servers: str, worker_id: str,
-                           default_timeout_s: float = 30.0,
-                           llm: LLMSettings | None = None, ledger: Ledger | None = None,
+                           bootstrap_servers: str, worker_id: str, llm: LLMSettings,
+                           default_timeout_s: float = 30.0, ledger: Ledger | None = None,
                            limiter: RateLimiter | None = None) -> SessionAgent:
-    """Register the session agents on ``app``; they run while the app runs."""
+    """Register the session agents on ``app``; they run while the app runs (models: ``llm``)."""
     import_sdks()
     tools = RegistryCatalogue(registry, default_timeout_s=default_timeout_s)
     outbox = KafkaOutbox(publisher)
-    providers = SettingsProviders(llm if llm is not None else LLMSettings())
+    providers = SettingsProviders(llm)
     topics = SessionTopics(calls=catalogue.calls, cancellations=catalogue.cancellations,
                            session_events=catalogue.session_events, dlq=catalogue.dlq)
     journal = KafkaJournalSource(bootstrap_servers, catalogue.session_events, publisher,

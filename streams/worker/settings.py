@@ -45,6 +45,15 @@ class Settings(BaseSettings):
         default_factory=dict, description='Per-tool caps as JSON, e.g. {"search": 50}.'
     )
     max_payload_bytes: int = Field(default=1_048_576, ge=256, description="Largest call accepted.")
+    max_json_depth: int = Field(
+        default=64, ge=2, le=200,
+        description="Deepest nesting of a call's arguments and of a tool's output.")
+    max_argument_items: int = Field(
+        default=100_000, ge=1, description="Most values (at every level) in a call's arguments.")
+    max_result_bytes: int = Field(
+        default=1_000_000, ge=4096,
+        description="Largest result; a bigger one ends in OutputTooLarge. Keep it under the "
+                    "producer's 1 MiB max_request_size and the broker's message.max.bytes.")
     default_timeout_s: float = Field(default=30.0, gt=0, description="Timeout of tools without.")
     max_timeout_s: float = Field(
         default=300.0, gt=0, allow_inf_nan=False,
@@ -77,6 +86,10 @@ class Settings(BaseSettings):
     ledger_linger_ms: float = Field(
         default=2.0, ge=0, description="Under load, how long a ledger request waits for others.")
     result_retention_s: int = Field(default=86_400, ge=1, description="How long results stay.")
+    gc_tuning: bool = Field(
+        default=True,
+        description="Once the worker is up, freeze its start-up heap out of the garbage "
+                    "collector and raise the young threshold; off where the host tunes the GC.")
     gc_young_threshold: int | None = Field(
         default=None, ge=0,
         description="Net young objects between GC passes, start-up heap frozen; 0: Python's; "

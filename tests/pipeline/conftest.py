@@ -50,6 +50,7 @@ async def pipeline_factory(kafka_bootstrap: str, redis_url: str
             "group_id": f"{name}-workers", "worker_id": f"{name}-w1", "partitions": 4,
             "metrics_port": None, "tools": [TEST_TOOLS], "redis_url": redis_url,
             "ledger_namespace": name,
+            "gc_tuning": False,  # many workers share the test process; test_gc_tuning checks it
         }
         values.update(overrides)
         settings = Settings.model_validate(values)

@@ -16,6 +16,7 @@ from async_toolformer.agents.tools import load_tools
 from async_toolformer.streams.client import SessionClient, ToolformerClient
 from async_toolformer.streams.devtools.fakellm import FakeLLMServer, SentChunk
 from async_toolformer.streams.kafka.topics import TopicCatalogue, ensure_topics
+from async_toolformer.streams.worker.llm_settings import LLMSettings
 from async_toolformer.streams.worker.run import RunningWorker, run_worker
 from async_toolformer.streams.worker.settings import Settings
 
@@ -65,7 +66,8 @@ class Stack:
         stop = asyncio.Event()
         ready: asyncio.Future[RunningWorker] = asyncio.get_running_loop().create_future()
         task = asyncio.create_task(run_worker(settings, stop, registry=load_tools([TEST_TOOLS]),
-                                              grace_s=1, on_started=ready.set_result))
+                                              grace_s=1, on_started=ready.set_result,
+                                              llm=LLMSettings()))  # as llm_env set it
         worker = Worker(settings, stop, task, await asyncio.wait_for(ready, 60))
         self.workers.append(worker)
         return worker
@@ -98,7 +100,7 @@ async def _stack(kafka_bootstrap: str, server: FakeLLMServer, chunks: ChunkLog,
     name = f"s{uuid.uuid4().hex[:10]}"
     settings = Settings(kafka_bootstrap_servers=kafka_bootstrap, topic_prefix=f"{name}.",
                         group_id=f"{name}-workers", worker_id=f"{name}-w1", partitions=4,
-                        metrics_port=None, tools=[TEST_TOOLS])
+                        metrics_port=None, tools=[TEST_TOOLS], gc_tuning=False)
     await ensure_topics(kafka_bootstrap, TopicCatalogue(settings.topic_prefix), partitions=4)
     sessions = SessionClient(kafka_bootstrap, topic_prefix=settings.topic_prefix)
     calls = ToolformerClient(kafka_bootstrap, topic_prefix=settings.topic_prefix)

@@ -15,6 +15,7 @@ from async_toolformer.schemas import SessionCompleted
 from async_toolformer.streams.client import SessionClient, SessionFailedError
 from async_toolformer.streams.devtools.fakellm import FakeLLMServer
 from async_toolformer.streams.kafka.topics import TopicCatalogue, ensure_topics
+from async_toolformer.streams.worker.llm_settings import LLMSettings
 from async_toolformer.streams.worker.run import RunningWorker, run_worker
 from async_toolformer.streams.worker.settings import Settings
 
@@ -46,12 +47,14 @@ async def _run_once(bootstrap: str, redis_url: str, namespace: str, session_id: 
     settings = Settings(kafka_bootstrap_servers=bootstrap, redis_url=redis_url,
                         ledger_namespace=namespace, topic_prefix=f"{name}.",
                         group_id=f"{name}-workers", worker_id=f"{name}-w", partitions=4,
-                        metrics_port=None, tools=[TEST_TOOLS], limits_file=limits_file)
+                        metrics_port=None, tools=[TEST_TOOLS], limits_file=limits_file,
+                        gc_tuning=False)
     await ensure_topics(bootstrap, TopicCatalogue(settings.topic_prefix), partitions=4)
     stop = asyncio.Event()
     ready: asyncio.Future[RunningWorker] = asyncio.get_running_loop().create_future()
     worker = asyncio.create_task(run_worker(settings, stop, registry=load_tools([TEST_TOOLS]),
-                                            grace_s=1, on_started=ready.set_result))
+                                            grace_s=1, on_started=ready.set_result,
+                                            llm=LLMSettings()))  # as llm_env set it
     try:
         await asyncio.wait_for(ready, 60)
         async with SessionClient(bootstrap, topic_prefix=settings.topic_prefix) as client:

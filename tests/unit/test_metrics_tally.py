@@ -1,10 +1,15 @@
-"""The call tally renders the same families prometheus-client's own counter and histogram would."""
+"""The call tally renders the same families prometheus-client's own counter and histogram
+would, and every metric lands on the registry its worker or limiter was given."""
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, generate_latest
+import pytest
+from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
 
-from async_toolformer.streams.worker.metrics import CallTally
+from async_toolformer.agents.executor import Sealed
+from async_toolformer.schemas import CallStatus, DeadLetterReason
+from async_toolformer.streams.redis.ratelimit.metrics import LimiterMetrics
+from async_toolformer.streams.worker.metrics import CallTally, PrometheusObserver, WorkerMetrics
 
 
 def _exposition(tally: CallTally) -> str:
@@ -40,3 +45,41 @@ def test_nothing_counted_renders_empty_families() -> None:
     text = _exposition(CallTally())
     assert "# TYPE toolformer_calls_total counter" in text
     assert "toolformer_calls_total{" not in text
+
+
+def _sealed(tool: str, status: CallStatus, seconds: float) -> Sealed:
+    return Sealed(b"{}", "s", tool, status, seconds, lambda: pytest.fail("not decoded"))
+
+
+def test_each_worker_records_into_the_registry_it_was_given() -> None:
+    first, second = CollectorRegistry(), CollectorRegistry()
+    observer = PrometheusObserver(WorkerMetrics(first))
+    PrometheusObserver(WorkerMetrics(second))  # a second worker in the same process
+    observer.result(_sealed("echo", CallStatus.OK, 0.01))
+    observer.dead_letter(DeadLetterReason.TOO_LARGE)
+    observer.queue_wait("echo", 0.002)
+    observer.watch_in_flight(lambda: 7)
+    assert first.get_sample_value("toolformer_calls_total",
+                                  {"tool": "echo", "status": "ok"}) == 1
+    assert first.get_sample_value("toolformer_dead_letters_total", {"reason": "too_large"}) == 1
+    assert first.get_sample_value("toolformer_queue_wait_seconds_count", {"tool": "echo"}) == 1
+    assert first.get_sample_value("toolformer_calls_in_flight") == 7
+    assert second.get_sample_value("toolformer_calls_total",
+                                   {"tool": "echo", "status": "ok"}) is None
+    assert second.get_sample_value("toolformer_dead_letters_total",
+                                   {"reason": "too_large"}) is None
+    assert second.get_sample_value("toolformer_calls_in_flight") == 0
+    assert REGISTRY.get_sample_value("toolformer_calls_in_flight") is None  # never the default
+
+
+def test_the_limiters_metrics_keep_their_names_on_the_registry_given() -> None:
+    registry = CollectorRegistry()
+    metrics = LimiterMetrics(registry)
+    metrics.decisions.labels("steady", "admitted", "redis").inc()
+    metrics.set_mode("local")
+    assert registry.get_sample_value("toolformer_ratelimit_decisions_total", {
+        "limit": "steady", "outcome": "admitted", "source": "redis"}) == 1
+    assert registry.get_sample_value("toolformer_ratelimit_mode", {"mode": "local"}) == 1
+    assert registry.get_sample_value("toolformer_ratelimit_mode", {"mode": "redis"}) == 0
+    assert LimiterMetrics().registry is not LimiterMetrics().registry
+    assert REGISTRY.get_sample_value("toolformer_ratelimit_mode", {"mode": "local"}) is None
