@@ -18,14 +18,23 @@ from bisect import bisect_left
 from collections.abc import Callable, Iterator
 from wsgiref.simple_server import WSGIServer
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    GCCollector,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+    start_http_server,
+)
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 
 from async_toolformer.agents.executor import Sealed
 from async_toolformer.schemas import DeadLetterReason
 
 __all__ = ["LATENCY_BUCKETS", "CallTally", "MetricsServer", "PrometheusObserver",
-           "WorkerMetrics", "serve_metrics"]
+           "WorkerMetrics", "serve_metrics", "worker_registry"]
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 
@@ -70,6 +79,17 @@ class CallTally:
                 buckets.append((le, cumulative))
             latency.add_metric([tool], buckets, total)
         yield latency
+
+
+def worker_registry() -> CollectorRegistry:
+    """A fresh registry with the process, platform and GC figures prometheus-client's default
+    has (``process_cpu_seconds_total``, ``python_gc_*``...): they describe the process, so
+    a host that runs several workers registers them once, on the registry it passes."""
+    registry = CollectorRegistry()
+    ProcessCollector(registry=registry)
+    PlatformCollector(registry=registry)
+    GCCollector(registry=registry)
+    return registry
 
 
 class WorkerMetrics:

@@ -38,6 +38,7 @@ from async_toolformer.streams.worker.metrics import (
     PrometheusObserver,
     WorkerMetrics,
     serve_metrics,
+    worker_registry,
 )
 from async_toolformer.streams.worker.settings import Settings
 
@@ -69,12 +70,13 @@ async def run_worker(
 
     ``llm``: the model settings of sessions (without, :meth:`LLMSettings.defaults`);
     ``metrics_registry``: where the worker's and its limiter's metrics are
-    recorded and what ``/metrics`` serves (without, a registry of its own).
+    recorded and what ``/metrics`` serves (without, a registry of its own, with the
+    process figures as well: :func:`.metrics.worker_registry`).
     """
     bootstrap, redis_url = settings.require_services()
     tools = registry if registry is not None else load_tools(settings.tools)
     load_scorers(settings.scorers)
-    prometheus = metrics_registry if metrics_registry is not None else CollectorRegistry()
+    prometheus = metrics_registry if metrics_registry is not None else worker_registry()
     redis_parts = await open_redis_parts(settings, redis_url,
                                          limiter_metrics=LimiterMetrics(prometheus))
     catalogue = TopicCatalogue(settings.topic_prefix)

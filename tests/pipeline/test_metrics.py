@@ -61,6 +61,7 @@ async def test_metrics_endpoint_counts_exactly_this_workers_calls(
                    _labels(tool="hangs", le="0.1")] == 0  # it ran into its 0.2 s timeout
     assert samples["toolformer_calls_in_flight", frozenset()] == 0
     assert samples["toolformer_ratelimit_mode", _labels(mode="redis")] == 1
+    assert samples["process_cpu_seconds_total", frozenset()] > 0  # as the default registry had
     # the endpoint serves the registry the worker was given, the one the host reads
     assert pipe.worker.metrics_registry.get_sample_value(
         "toolformer_calls_total", {"tool": "echo", "status": "ok"}) == 2
