@@ -10,10 +10,8 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-from prometheus_client import CollectorRegistry
-
 from async_toolformer.streams.redis.ratelimit.metrics import LimiterMetrics
-from async_toolformer.streams.worker.metrics import WorkerMetrics
+from async_toolformer.streams.worker.metrics import WorkerMetrics, worker_registry
 
 __all__ = ["PROMETHEUS_BUILTINS", "constructor_names", "exported_families", "exported_names",
            "promql_metrics"]
@@ -63,8 +61,9 @@ def _sample_names(name: str, kind: str) -> Iterator[str]:
 
 
 def exported_families() -> dict[str, str]:
-    """The metric families of a worker, name to type, built on a fresh registry."""
-    registry = CollectorRegistry()
+    """The metric families a worker's ``/metrics`` serves, name to type, built as the
+    worker builds them (the process figures included) on a fresh registry."""
+    registry = worker_registry()
     WorkerMetrics(registry)
     LimiterMetrics(registry)
     return {family.name: family.type for family in registry.collect()}
