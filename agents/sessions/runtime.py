@@ -88,9 +88,13 @@ class SessionRuntime:
 
     def apply(self, event: SessionEvent) -> asyncio.Future[None]:
         """Fold, journal and act on ``event``; the future resolves once it is journaled."""
-        if isinstance(event, JournalMarker) or not self.wants(event):
+        if isinstance(event, JournalMarker):
             return _done()
         session_id = event.session_id
+        if not self.wants(event):
+            if session_id not in self.states:  # noted for a session not open here: forget it
+                self.partition_of.pop(session_id, None)
+            return _done()
         state, commands = self.machine.apply(self.states.get(session_id), event)
         if state is not None and session_id not in self._finished:
             self.states[session_id] = state

@@ -1,10 +1,15 @@
 """Providers for sessions, built from settings and a session's options, one per kind and model.
 
-Providers are reused across sessions: each holds an HTTP connection pool.
+Providers are reused across sessions: each holds an HTTP connection pool. The
+model a session names is the producer's choice, so the cache keeps only the most
+recently used ``max_providers``; an evicted provider is not closed here (a turn
+may still stream through it): its SDK client closes its connections once the
+last turn using it lets it go.
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from typing import TYPE_CHECKING
 
 from pydantic import SecretStr
@@ -25,9 +30,10 @@ __all__ = ["SettingsProviders"]
 class SettingsProviders:
     """A ``ProviderSource``: the provider a session's options ask for, or the settings' default."""
 
-    def __init__(self, settings: LLMSettings) -> None:
+    def __init__(self, settings: LLMSettings, *, max_providers: int = 32) -> None:
         self.settings = settings
-        self._cache: dict[tuple[str, str, bool], Provider] = {}
+        self.max_providers = max_providers
+        self._cache: OrderedDict[tuple[str, str, bool], Provider] = OrderedDict()
 
     def provider(self, options: SessionOptions) -> LLMProvider:
         kind = options.provider or self.settings.llm_provider
@@ -36,6 +42,10 @@ class SettingsProviders:
         found = self._cache.get(key)
         if found is None:
             found = self._cache[key] = self._build(kind, model, options.streaming)
+            while len(self._cache) > self.max_providers:
+                self._cache.popitem(last=False)
+        else:
+            self._cache.move_to_end(key)
         return found
 
     def _build(self, kind: str, model: str, streaming: bool) -> Provider:

@@ -5,7 +5,9 @@
 between chunks. A plain answer takes as long as the stream would have, so
 streaming and non-streaming runs can be compared fairly. Which turn answers a
 request is decided by ``matching``; the only state kept is how often each
-scripted error was answered and a log of requests for tests::
+scripted error was answered and a log of requests for tests, both bounded
+(``max_logged``: the oldest entries go first), so a long benchmark or a client
+sending endless prompts cannot grow the server without end::
 
     async with FakeLLMServer("script.json") as server:
         client = openai.AsyncOpenAI(base_url=server.base_url, api_key="x")
@@ -43,7 +45,8 @@ Api = Literal["openai", "anthropic"]
 
 @dataclass(frozen=True, slots=True)
 class ServedRequest:
-    """One request as the server saw and answered it (``received_at``: monotonic s)."""
+    """One request as the server saw and answered it (``received_at``: monotonic s;
+    ``number``: its place among all requests served, from 0)."""
 
     api: Api
     conversation: str | None
@@ -52,11 +55,13 @@ class ServedRequest:
     status: int
     body: dict[str, Any]
     received_at: float
+    number: int = 0
 
 
 @dataclass(frozen=True, slots=True)
 class SentChunk:
-    """One streamed chunk written to the socket; ``request`` indexes ``requests``."""
+    """One streamed chunk written to the socket; ``request`` is its request's ``number``
+    (its index in ``requests`` while the log has not dropped any)."""
 
     api: Api
     request: int
@@ -70,6 +75,7 @@ class FakeLLMServer:
     ``api_key``, when set, makes requests with another key fail with 401 as the
     real APIs do. ``on_chunk`` is called after each streamed chunk is written, so
     a test can put the server's progress and the client's events on one timeline.
+    ``max_logged`` bounds the request log and the count of scripted errors served.
     """
 
     def __init__(
@@ -80,6 +86,7 @@ class FakeLLMServer:
         *,
         api_key: str | None = None,
         on_chunk: Callable[[SentChunk], None] | None = None,
+        max_logged: int = 10_000,
     ) -> None:
         self.script = load_script(script)
         self.host = host
@@ -87,8 +94,10 @@ class FakeLLMServer:
         self._api_key = api_key
         self._on_chunk = on_chunk
         self._errors_served: Counter[tuple[str, str, str, int]] = Counter()
+        self._max_logged = max_logged
         self._runner: web.AppRunner | None = None
         self.requests: list[ServedRequest] = []
+        self._served = 0  # requests logged, dropped ones included
 
     @property
     def port(self) -> int:
@@ -110,6 +119,7 @@ class FakeLLMServer:
         """Forget served errors and logged requests, as if freshly started."""
         self._errors_served.clear()
         self.requests.clear()
+        self._served = 0
 
     async def start(self) -> None:
         app = web.Application()
@@ -163,6 +173,8 @@ class FakeLLMServer:
         key = (api, selection.conversation, selection.instance, selection.turn_index)
         if error is not None and self._errors_served[key] < error.times:
             self._errors_served[key] += 1
+            if len(self._errors_served) > self._max_logged:  # the oldest instance goes
+                del self._errors_served[next(iter(self._errors_served))]
             headers = {} if error.retry_after is None else {"retry-after": str(error.retry_after)}
             message = error.message or f"scripted error {error.status}"
             return self._error(api, body, selection, error.status, message, headers=headers)
@@ -186,7 +198,7 @@ class FakeLLMServer:
     async def _stream(
         self, request: web.Request, api: Api, plan: ReplyPlan, frames: list[bytes]
     ) -> web.StreamResponse:
-        number = len(self.requests) - 1
+        number = self._served - 1
         response = web.StreamResponse(
             headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
         )
@@ -245,8 +257,12 @@ class FakeLLMServer:
                 status=status,
                 body=body,
                 received_at=time.monotonic(),
+                number=self._served,
             )
         )
+        self._served += 1
+        if len(self.requests) > self._max_logged:
+            del self.requests[0]  # a memmove of at most max_logged pointers
 
 
 def _frames(
