@@ -59,21 +59,52 @@ async def test_keeper_on_the_model_clock_loses_to_a_takeover() -> None:
         await asyncio.wait_for(keeper.lost.wait(), timeout=1)
 
 
-class DownLedger(InMemoryLedger):
-    """Answers claims, then stops answering."""
+class FlakyLedger(InMemoryLedger):
+    """Stops answering renewals while ``down`` is set, as a Redis outage would."""
+
+    down = False
 
     async def renew(self, call_id: str, token: int, *, lease_ms: int | None = None) -> bool:
-        raise LedgerUnavailableError("redis://nowhere:1/0", ConnectionError("refused"))
+        if self.down:
+            raise LedgerUnavailableError("redis://nowhere:1/0", ConnectionError("refused"))
+        return await super().renew(call_id, token, lease_ms=lease_ms)
 
 
-async def test_unreachable_ledger_counts_as_lost_only_when_the_lease_ran_out() -> None:
-    ledger = DownLedger(lease_ms=200)
+async def test_an_outage_longer_than_the_lease_loses_nothing_and_renewal_resumes() -> None:
+    now = [1_000]
+    ledger = FlakyLedger(lease_ms=100, clock=lambda: now[0])
     token = token_of(await ledger.claim("c", "w1"))
-    loop = asyncio.get_running_loop()
-    started = loop.time()
-    async with LeaseKeeper(ledger, "c", token, interval_s=0.02) as keeper:
+    lost_calls: list[str] = []
+    async with LeaseKeeper(ledger, "c", token, interval_s=0.02,
+                           on_lost=lambda: lost_calls.append("lost")) as keeper:
+        ledger.down = True
+        await asyncio.sleep(0.3)  # three lease terms without an answer
+        assert keeper.failed_renewals >= 3
+        assert not keeper.lost.is_set()
+        ledger.down = False
+        renewed = keeper.renewals
+        async with asyncio.timeout(2):
+            while keeper.renewals <= renewed:  # noqa: ASYNC110 - the keeper's public count
+                await asyncio.sleep(0.01)
+        now[0] += 50  # within the renewed lease on the ledger's clock
+        assert isinstance(await ledger.claim("c", "w2"), HeldElsewhere)
+    assert lost_calls == []
+
+
+async def test_a_lease_taken_over_during_an_outage_is_lost_when_redis_answers() -> None:
+    now = [1_000]
+    ledger = FlakyLedger(lease_ms=100, clock=lambda: now[0])
+    token = token_of(await ledger.claim("c", "w1"))
+    lost_calls: list[str] = []
+    async with LeaseKeeper(ledger, "c", token, interval_s=0.02,
+                           on_lost=lambda: lost_calls.append("lost")) as keeper:
+        ledger.down = True
+        await asyncio.sleep(0.1)
+        now[0] += 1_000  # the lease ran out on the ledger's clock and w2 took it
+        token_of(await ledger.claim("c", "w2"))
+        ledger.down = False
         await asyncio.wait_for(keeper.lost.wait(), timeout=2)
-    assert loop.time() - started >= 0.2
+    assert lost_calls == ["lost"]
 
 
 class CountingLedger(InMemoryLedger):

@@ -1,10 +1,17 @@
-"""Keep a claim's lease alive while its tool runs, and say when it is lost.
+"""Keep a claim's lease alive while its work runs, and say when it is lost.
 
-A lost lease means another worker may take the call over; the fencing token
-still keeps this worker from recording over it, but the caller may want to stop
-the tool early (``on_lost``) or mark its own result as superseded (``lost``).
+A lease is lost only when the ledger answers that the claim's token is no
+longer current: another worker took the call over, or the key is gone (Redis
+restarted without persistence, failed over, evicted it). Then ``lost`` is set
+and ``on_lost`` is called once, so the caller can stop the work (the claim
+protocol, :mod:`async_toolformer.streams.redis.claim`, cancels a running tool).
 
-    async with LeaseKeeper(ledger, call_id, claim.token, on_lost=task.cancel) as keeper:
+A Redis that does not answer loses nothing by itself: the keeper keeps trying,
+and renewal resumes when Redis answers again. If the outage outlasted the
+lease, another worker may have taken the call over in the meantime; the first
+answer after the outage says so (lost) or renews the lease as before.
+
+    async with LeaseKeeper(ledger, call_id, claim.token, on_lost=stop_work) as keeper:
         result = await run_tool()
     if keeper.lost.is_set(): ...
 """
@@ -13,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Callable
 from types import TracebackType
 
@@ -20,7 +28,12 @@ from async_toolformer.agents.ticks import LatestTicks, SharedTicks, Tick
 from async_toolformer.streams.redis.ledger.exceptions import LedgerUnavailableError
 from async_toolformer.streams.redis.ledger.protocol import Ledger
 
+__all__ = ["LeaseKeeper"]
+
+logger = logging.getLogger(__name__)
+
 _TICKS_PER_INTERVAL = 20  # a first renewal may come up to 1/20 of its interval late
+_OUTAGE_RETRY_S = 0.5  # while Redis does not answer, try at least this often
 
 
 def _start_keeper(keeper: LeaseKeeper, valid_until: float) -> None:
@@ -48,6 +61,7 @@ class LeaseKeeper:
         self._task: asyncio.Task[None] | None = None
         self._lost: asyncio.Event | None = None
         self.renewals = 0
+        self.failed_renewals = 0  # attempts Redis did not answer
 
     @property
     def lost(self) -> asyncio.Event:
@@ -83,20 +97,30 @@ class LeaseKeeper:
 
     async def _keep(self, valid_until: float) -> None:
         loop = asyncio.get_running_loop()
+        warned = False
         while True:
             sent_at = loop.time()
             try:
                 kept = await self._ledger.renew(self._call_id, self._token,
                                                 lease_ms=self._lease_ms)
-            except LedgerUnavailableError:
-                kept = loop.time() < valid_until  # Redis may come back before the lease ends
-            else:
-                if kept:
-                    self.renewals += 1
-                    valid_until = sent_at + self._lease_ms / 1000
+            except LedgerUnavailableError as exc:
+                self.failed_renewals += 1
+                if not warned and loop.time() >= valid_until:
+                    warned = True
+                    logger.warning(
+                        "could not renew the lease of %s for longer than the lease (%s); "
+                        "another worker may take it over once Redis answers. Still trying.",
+                        self._call_id, exc)
+                await asyncio.sleep(min(self._interval_s, _OUTAGE_RETRY_S))
+                continue
             if not kept:
                 self._lose()
                 return
+            self.renewals += 1
+            valid_until = sent_at + self._lease_ms / 1000
+            if warned:
+                logger.info("renewed the lease of %s again after an outage", self._call_id)
+                warned = False
             await asyncio.sleep(self._interval_s)
 
     def _lose(self) -> None:
