@@ -6,25 +6,28 @@ lease is kept alive while the call waits for its limits and runs; the sealed
 result is recorded under the claim's fencing token before it is published, so
 a redelivery after a crash is answered from the record.
 
-The decisions per claim (docs/semantics.md):
+The claim protocol, shared with model turns, is :mod:`.claim` (docs/semantics.md):
 
 - ``Recorded``: publish the recorded result again, byte for byte the same event.
 - ``HeldElsewhere``: a live worker runs it; wait for its record or its lease to end.
 - ``Acquired`` after an expired lease: run again only an idempotent tool, else
   answer ``indeterminate`` (its side effect may or may not have happened).
+- A call whose tool started here is never started here again: on a stop its
+  claim is kept until the lease expires; if its record is refused (the ledger
+  key is gone, or its lease was lost and the tool cancelled) it is answered from
+  the new owner's record, else ``indeterminate``.
 
 The executor asks for a fetch's calls at once (``open_many``, ``record_many``:
 one round trip each for the whole batch), with the same decisions; a call held
-elsewhere is left to ``guard``, which waits for it on its own.
+elsewhere, or whose record was refused, is left to ``guard``, which remembers
+the calls that started here.
 """
 
 from __future__ import annotations
 
-import asyncio
-import functools
 import logging
-from collections.abc import Awaitable, Callable, Sequence
-from typing import TypeVar
+from collections import OrderedDict
+from collections.abc import Sequence
 
 from async_toolformer.agents.executor import (
     Answered,
@@ -36,14 +39,11 @@ from async_toolformer.agents.executor import (
     Sealed,
 )
 from async_toolformer.agents.tools import ToolSpec
-from async_toolformer.schemas import (
-    CallStatus,
-    ToolCallRequested,
-)
+from async_toolformer.schemas import CallStatus, ToolCallRequested
+from async_toolformer.streams.redis.claim import ClaimProtocol, LeaseLostError, Stint, retrying
 from async_toolformer.streams.redis.ledger import (
     Acquired,
     HeldElsewhere,
-    LeaseKeeper,
     Ledger,
     LedgerUnavailableError,
     Recorded,
@@ -55,10 +55,12 @@ from async_toolformer.streams.redis.ratelimit import (
     RateLimiter,
 )
 
+__all__ = ["LedgerGuard"]
+
 logger = logging.getLogger(__name__)
 
-_MAX_WAIT_S = 1.0
-T = TypeVar("T")
+# Calls whose record was refused, between record_many and guard (normally a loop turn).
+_STARTED_REMEMBERED = 10_000
 
 
 class LedgerGuard:
@@ -69,6 +71,8 @@ class LedgerGuard:
         self._ledger = ledger
         self._limiter = limiter
         self._worker_id = worker_id
+        self._claims = ClaimProtocol(ledger, worker_id) if ledger is not None else None
+        self._started_here: OrderedDict[str, bool] = OrderedDict()
 
     @property
     def eager(self) -> bool:
@@ -78,37 +82,28 @@ class LedgerGuard:
 
     async def guard(self, request: ToolCallRequested, spec: ToolSpec, run: Run,
                     seal: Seal) -> Sealed:
-        ledger = self._ledger
-        if ledger is None:
+        if self._claims is None:
             return seal(await self._limited(request, spec, run))
-        while True:
-            claim = await _retrying(lambda: ledger.claim(request.call_id, self._worker_id))
-            match claim:
-                case Recorded(stored):  # published again as the very bytes recorded
-                    return Sealed.from_wire(stored)
-                case HeldElsewhere(owner, expires_in_ms):
-                    logger.info("call %s is held by %s; waiting up to %d ms",
-                                request.call_id, owner, expires_in_ms)
-                    await asyncio.sleep(min(_MAX_WAIT_S, max(0.01, expires_in_ms / 1000)))
-                case Acquired(token, takeover_from):
-                    sealed = await self._run_recorded(ledger, request, spec, run=run, seal=seal,
-                                                      claimed=Claimed(token, takeover_from))
-                    if sealed is not None:
-                        return sealed
+        work = _ToolWork(self, request, spec, run, seal)
+        return await self._claims.settle(request.call_id, work,
+                                         started_here=self._started_here.pop(request.call_id,
+                                                                             False))
 
     async def open_many(self, requests: Sequence[ToolCallRequested]) -> list[Opening]:
         """Claim every call in one round trip; one held by a live worker is left to ``guard``."""
         ledger = self._ledger
         if ledger is None:
             return [None] * len(requests)
-        claims = await _retrying(
+        claims = await retrying(
             lambda: ledger.claim_many([(r.call_id, self._worker_id) for r in requests]))
         openings: list[Opening] = []
-        for claim in claims:
+        for request, claim in zip(requests, claims, strict=True):
             match claim:
                 case Recorded(stored):
                     openings.append(Answered(Sealed.from_wire(stored)))
                 case Acquired(token, takeover_from):
+                    if request.call_id in self._started_here:  # ``hold`` answers, not runs
+                        takeover_from = self._worker_id
                     openings.append(Claimed(token, takeover_from))
                 case HeldElsewhere():
                     openings.append(None)
@@ -116,11 +111,16 @@ class LedgerGuard:
 
     async def record_many(self, done: Sequence[tuple[ToolCallRequested, Claimed, Sealed]]
                           ) -> list[bool]:
+        """Record each result; a refused one is remembered as started here, for ``guard``."""
         ledger = self._ledger
         if ledger is None:
             return [True] * len(done)
-        return await _retrying(lambda: ledger.complete_many(
+        kept = await retrying(lambda: ledger.complete_many(
             [(request.call_id, claimed.lease, sealed.wire) for request, claimed, sealed in done]))
+        for (request, _, _), recorded in zip(done, kept, strict=True):
+            if not recorded:
+                self._note_started(request.call_id)
+        return kept
 
     async def release_many(self, held: Sequence[tuple[ToolCallRequested, Claimed]]) -> None:
         if self._ledger is None or not held:
@@ -133,42 +133,30 @@ class LedgerGuard:
 
     async def hold(self, request: ToolCallRequested, spec: ToolSpec, claimed: Claimed,
                    run: Run, seal: Seal) -> Sealed:
-        ledger = self._ledger
-        if ledger is None:
+        """Run a claimed call; ``record_many`` records what this returns.
+
+        An eager guard's fresh claims were started by the executor before this
+        (``eager``): their tool counts as started from the outset.
+        """
+        if self._claims is None:
             return seal(await self._limited(request, spec, run))
-        return await self._run_claimed(ledger, request, spec, run=run, seal=seal,
-                                       token=claimed.lease, takeover_from=claimed.after)
-
-    async def _run_recorded(self, ledger: Ledger, request: ToolCallRequested, spec: ToolSpec,
-                            *, run: Run, seal: Seal, claimed: Claimed) -> Sealed | None:
-        """Run under ``claimed`` and record the result; None if the lease was lost meanwhile."""
-        sealed = await self._run_claimed(ledger, request, spec, run=run, seal=seal,
-                                         token=claimed.lease, takeover_from=claimed.after)
-        record = functools.partial(ledger.complete, request.call_id, claimed.lease, sealed.wire)
-        if await _retrying(record):
-            return sealed
-        logger.warning("lost the lease of call %s while it ran; answering with what the "
-                       "ledger holds", request.call_id)
-        return None
-
-    async def _run_claimed(self, ledger: Ledger, request: ToolCallRequested, spec: ToolSpec, *,
-                           run: Run, seal: Seal, token: int, takeover_from: str | None
-                           ) -> Sealed:
-        if takeover_from is not None and not spec.idempotent:
-            return seal(CallOutcome.failed(
-                CallStatus.INDETERMINATE, "Indeterminate",
-                f"worker {takeover_from} claimed this call and its lease expired without a "
-                f"result; {spec.name} is not idempotent, so it was not run again. Check its "
-                "side effect before retrying with a new call_id."))
+        work = _ToolWork(self, request, spec, run, seal)
+        answer = work.instead(claimed.after, self._started_here.pop(request.call_id, False))
+        if answer is not None:
+            return answer
+        started = self.eager and claimed.after is None
         try:
-            async with LeaseKeeper(ledger, request.call_id, token):
-                limited = run() if self._limiter is None else self._limited(request, spec, run)
-                return seal(await limited)
-        except asyncio.CancelledError:
-            # Cancelled before or while running: hand the claim back so a redelivery
-            # is not mistaken for a crash in the middle of the tool.
-            await asyncio.shield(_release(ledger, request.call_id, token))
-            raise
+            return await self._claims.run_leased(request.call_id, claimed.lease, work,
+                                                 started=started)
+        except LeaseLostError as lost:
+            # Not recordable under this claim: record_many is refused and guard answers.
+            return work.indeterminate("its lease was lost while it ran" if lost.started
+                                      else "its lease was lost before it ran")
+
+    def _note_started(self, call_id: str) -> None:
+        self._started_here[call_id] = True
+        while len(self._started_here) > _STARTED_REMEMBERED:
+            self._started_here.popitem(last=False)
 
     async def _limited(self, request: ToolCallRequested, spec: ToolSpec, run: Run
                        ) -> CallOutcome:
@@ -188,21 +176,44 @@ class LedgerGuard:
             return CallOutcome.failed(CallStatus.REJECTED, "QuotaTooLarge", str(exc))
 
 
-async def _release(ledger: Ledger, call_id: str, token: int) -> None:
-    try:
-        await ledger.release(call_id, token)
-    except LedgerUnavailableError:
-        logger.warning("could not release the claim of %s; its lease will expire", call_id)
+class _ToolWork:
+    """One tool call as :class:`~async_toolformer.streams.redis.claim.Work`."""
 
+    side_effects = True
 
+    def __init__(self, guard: LedgerGuard, request: ToolCallRequested, spec: ToolSpec,
+                 run: Run, seal: Seal) -> None:
+        self._guard = guard
+        self._request = request
+        self._spec = spec
+        self._run = run
+        self._seal = seal
 
-async def _retrying(operation: Callable[[], Awaitable[T]]) -> T:
-    """Run a ledger operation until Redis answers: no call starts without its claim."""
-    delay = 0.05
-    while True:
-        try:
-            return await operation()
-        except LedgerUnavailableError as exc:
-            logger.warning("%s; retrying in %.2fs", exc, delay)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 2.0)
+    def answer(self, stored: bytes) -> Sealed:
+        return Sealed.from_wire(stored)  # published again as the very bytes recorded
+
+    def instead(self, takeover_from: str | None, started_here: bool) -> Sealed | None:
+        name = self._spec.name
+        if started_here:
+            return self.indeterminate(
+                "this worker started it and then lost its claim (its ledger entry was gone "
+                "or taken over) before recording a result")
+        if takeover_from is not None and not self._spec.idempotent:
+            return self.indeterminate(
+                f"worker {takeover_from} claimed this call and its lease expired without a "
+                f"result; {name} is not idempotent, so it was not run again")
+        return None
+
+    async def run(self, stint: Stint) -> Sealed:
+        run = self._run
+        return self._seal(await self._guard._limited(self._request, self._spec,
+                                                     lambda: stint.enter(run)))
+
+    def record_of(self, result: Sealed) -> bytes:
+        return result.wire
+
+    def indeterminate(self, why: str) -> Sealed:
+        return self._seal(CallOutcome.failed(
+            CallStatus.INDETERMINATE, "Indeterminate",
+            f"{self._spec.name}: {why}. Its side effect may or may not have happened: check "
+            "it before retrying with a new call_id."))
