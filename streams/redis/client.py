@@ -8,6 +8,10 @@ reply parser, packs the same bytes in C (str as UTF-8, as redis-py does by
 default). Anything hiredis will not take (a bool, None), a two-word command
 name, or a client configured with another encoding goes through redis-py's own
 packer, so its bytes and errors stay redis-py's.
+
+Socket timeouts are always set (redis-py sets none): a Redis that stops
+answering without closing the connection would otherwise hang a ledger call,
+and the worker's partition with it, until the kernel gives up.
 """
 
 from __future__ import annotations
@@ -18,7 +22,10 @@ import hiredis
 from redis.asyncio import Redis
 from redis.asyncio.connection import Connection, SSLConnection, UnixDomainSocketConnection
 
-__all__ = ["redis_client"]
+__all__ = ["CONNECT_TIMEOUT_S", "SOCKET_TIMEOUT_S", "redis_client"]
+
+SOCKET_TIMEOUT_S = 5.0  # a command's reply; the ledger's batches take milliseconds
+CONNECT_TIMEOUT_S = 2.0
 
 
 class _HiredisPacking:
@@ -58,7 +65,13 @@ _PACKED: dict[type[Any], type[Any]] = {
 
 
 def redis_client(url: str, **options: Any) -> Redis:
-    """``Redis.from_url(url, **options)`` whose connections pack commands with hiredis."""
+    """``Redis.from_url(url, **options)`` whose connections pack commands with hiredis.
+
+    ``socket_timeout`` and ``socket_connect_timeout`` default to
+    :data:`SOCKET_TIMEOUT_S` and :data:`CONNECT_TIMEOUT_S` (the URL's own win).
+    """
+    options.setdefault("socket_timeout", SOCKET_TIMEOUT_S)
+    options.setdefault("socket_connect_timeout", CONNECT_TIMEOUT_S)
     client = Redis.from_url(url, **options)
     pool = client.connection_pool
     pool.connection_class = _PACKED.get(pool.connection_class, pool.connection_class)

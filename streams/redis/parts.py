@@ -9,6 +9,7 @@ from redis.asyncio import Redis
 
 from async_toolformer.streams.redis.call_guard import LedgerGuard
 from async_toolformer.streams.redis.client import redis_client
+from async_toolformer.streams.redis.durability import warn_if_ledger_fragile
 from async_toolformer.streams.redis.ledger import ExecutionLedger
 from async_toolformer.streams.redis.ratelimit import RateLimiter, load_limits
 from async_toolformer.streams.redis.ratelimit.metrics import LimiterMetrics
@@ -54,13 +55,16 @@ async def open_redis_parts(settings: Settings, redis_url: str | None, *,
     # The ledger and the limiter batch their commands, so few connections are busy at
     # once; the pool's cap is only a guard. (A BlockingConnectionPool would wait instead
     # of failing past the cap, but it cost ~100 µs of CPU per call in the pipeline.)
-    redis = redis_client(redis_url, max_connections=1024)
+    redis = redis_client(redis_url, max_connections=1024,
+                         socket_timeout=settings.redis_socket_timeout_s,
+                         socket_connect_timeout=settings.redis_connect_timeout_s)
     ledger = None
     if settings.ledger:
         ledger = ExecutionLedger(redis, namespace=settings.ledger_namespace,
                                  lease_ms=settings.lease_ms,
                                  retention_s=settings.result_retention_s,
                                  linger_ms=settings.ledger_linger_ms)
+        await warn_if_ledger_fragile(redis)  # persistence and eviction, logged once
     limiter = (RateLimiter(limits, redis, metrics=limiter_metrics)
                if limits is not None else None)
     guard = (LedgerGuard(ledger, limiter, worker_id=settings.worker_id)

@@ -35,6 +35,10 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("REDIS_URL", "TOOLFORMER_REDIS_URL"),
         description="redis://host:port/db of the Redis that holds limits and the ledger.",
     )
+    redis_socket_timeout_s: float = Field(
+        default=5.0, gt=0, description="How long a Redis command may wait for its reply.")
+    redis_connect_timeout_s: float = Field(
+        default=2.0, gt=0, description="How long connecting to Redis may take.")
     topic_prefix: str = Field(default="toolformer.", description="Prefix of every topic name.")
     partitions: int = Field(default=8, ge=1, description="Partitions of every consumed topic.")
     replication_factor: int = Field(default=1, ge=1, description="Of topics the worker creates.")
