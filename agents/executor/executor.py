@@ -23,7 +23,6 @@ import functools
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -52,6 +51,7 @@ from .intake import Admission
 from .outcome import CallOutcome
 from .room import Room
 from .runner import Rest, run_tool, start_tool
+from .threads import ToolThreads
 
 logger = logging.getLogger(__name__)
 
@@ -123,7 +123,7 @@ class CallExecutor:
         self._default_timeout_s = default_timeout_s
         self._max_timeout_s = max_timeout_s
         self._guard = guard
-        self._threads = ThreadPoolExecutor(max_workers=thread_workers, thread_name_prefix="tool")
+        self._threads = ToolThreads(thread_workers)  # replaces threads stuck past their call
         self._running: dict[str, _Running] = {}
         self._by_session: dict[str, set[str]] = {}
         self._opening: set[str] = set()  # call_ids of batches not yet past their claims
@@ -208,6 +208,11 @@ class CallExecutor:
 
     def running(self) -> int:
         return len(self._running) + len(self._opening)
+
+    @property
+    def zombie_threads(self) -> int:
+        """Threads still running a sync tool whose call ended (:mod:`.threads`)."""
+        return self._threads.zombies
 
     async def drain(self, timeout_s: float) -> int:
         """Wait up to ``timeout_s`` for running calls to finish; return how many are left."""
