@@ -51,7 +51,11 @@ class ToolformerApp(TappableApp):
         self.record_taps: dict[str, RecordTap] = {}
 
     def tap(self, topic: str, handler: RecordTap) -> None:
-        """Subscribe ``topic`` and hand its records to ``handler``, many at a time."""
+        """Subscribe ``topic`` and hand its records to ``handler``, many at a time.
+
+        ``handler`` may wait (backpressure): only ``topic``'s partitions pause
+        meanwhile, the other topics keep flowing (:mod:`.tap_lanes`).
+        """
         self.topics.add(self.topic(topic, key_serializer="raw", value_serializer="raw"))
         self.record_taps[topic] = handler
 

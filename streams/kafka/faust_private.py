@@ -35,6 +35,11 @@ What is used, why, and what breaks if Faust changes it:
 - Faust-internal but unprefixed members of ``Consumer`` the loop uses as
   Faust's does: ``callback``, ``diag``, ``flow_active``, ``suspend_flow``,
   ``perform_seek``, ``highwater``, ``wait_first``, ``consumer_stopped_errors``.
+- ``Consumer.pause_partitions``, ``resume_partitions`` and ``assignment``
+  (public), through each tapped topic's :class:`~.tap_lanes.TapLane`: a tap
+  that waits pauses its own topic's partitions, never the fetch loop.
+  Changed: a waiting tap stops every topic again (cancellations are not read
+  while the calls cap is full).
 
 Before changing the pin, run the tests in ``INTERNALS_TESTS``.
 """
@@ -43,7 +48,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.metadata
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any, Protocol, cast
 
 import faust
@@ -53,6 +58,7 @@ from faust.types.tuples import ack_lock
 from mode.utils.futures import notify
 
 from async_toolformer.streams.exceptions import ConfigurationError
+from async_toolformer.streams.kafka.tap_lanes import RecordTap, TapLane
 
 __all__ = [
     "INTERNALS_TESTS", "PINNED_FAUST_VERSION", "FetchedRecord", "RecordGate", "RecordTap",
@@ -68,13 +74,13 @@ INTERNALS_TESTS = (
     "tests/pipeline/test_crash.py",  # kill -9: no commit passes a call without its result
     "tests/pipeline/test_scaling.py",  # a rebalance mid-tap: flow suspension, seek, re-reads
     "tests/pipeline/test_parallel.py",  # many calls through the tap at once
+    "tests/sessions/test_busy_worker.py",  # a waiting tap pauses calls, not the fetch loop
 )
 
 _YIELD_EVERY = 100  # records handed over between two turns given to the rest of the loop
 _TAP_CHUNK = 256  # records of one topic handed to its tap at once
 
 RecordGate = Callable[[Any], bool]
-RecordTap = Callable[[list[Any]], Awaitable[None]]
 
 
 def check_faust_version(found: str | None, pinned: str = PINNED_FAUST_VERSION) -> None:
@@ -153,15 +159,26 @@ class _FetchWaitConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
 
 
 class _TapConsumer(faust_aiokafka.Consumer):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.tap_lanes: dict[str, TapLane] = {}
+
     def _new_consumer_thread(self) -> Any:
         return _FetchWaitConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
     async def _drain_messages(self, fetcher: Any) -> None:
-        """Faust's fetch loop, racing flow suspension (a rebalance) once per fetched batch."""
+        """Faust's fetch loop, racing flow suspension (a rebalance) once per fetched batch.
+
+        Tapped records go to their topic's lane and the loop goes on; a lane whose
+        tap waits has its topic's partitions paused before the next fetch.
+        """
         consumer_stopped = self._stopped.is_set
         fetcher_stopped = fetcher._stopped.is_set
+        lanes = self.tap_lanes
         try:
             while not (consumer_stopped() or fetcher_stopped()):
+                for lane in lanes.values():
+                    lane.regulate()
                 self.diag.set_flag(CONSUMER_FETCHING)
                 # The fetch itself is never raced: records fetched and then dropped
                 # would be skipped by the consumer's position and later committed
@@ -182,6 +199,8 @@ class _TapConsumer(faust_aiokafka.Consumer):
                 raise
         finally:
             self.diag.unset_flag(CONSUMER_FETCHING)
+            for lane in lanes.values():
+                lane.cancel()
 
     async def _fetch(self, wait_s: float) -> list[tuple[Any, Any]]:
         """Faust's ``getmany`` as one list, its checks made once per fetch.
@@ -215,11 +234,13 @@ class _TapConsumer(faust_aiokafka.Consumer):
         return batch
 
     async def _deliver(self, batch: list[tuple[Any, Any]]) -> None:
-        """Pass each new record of ``batch`` to Faust's conductor, or in chunks to its tap.
+        """Pass each new record of ``batch`` to Faust's conductor, or in chunks to its tap's lane.
 
-        A record counts as read (``_read_offset``) only once it was handed over:
-        a delivery cut short by a rebalance leaves the rest to be read again.
-        Records a gate refuses are acked together at the end, cut short or not.
+        A record counts as read (``_read_offset``) once it was handed over (to a
+        lane, for a tapped one): a delivery cut short by a rebalance leaves the
+        rest to be read again after the seek that ends it, which also reads
+        again what a lane dropped. Records a gate refuses are acked together at
+        the end, cut short or not.
         """
         refused: list[Any] = []
         try:
@@ -251,7 +272,7 @@ class _TapConsumer(faust_aiokafka.Consumer):
                 chunk = chunks.setdefault(message.topic, [])
                 chunk.append((tp, message))
                 if len(chunk) >= _TAP_CHUNK:
-                    await self._hand_to_tap(taps[message.topic], chunks.pop(message.topic))
+                    self._hand_to_lane(message.topic, taps, chunks.pop(message.topic))
                 continue
             gate = gates.get(message.topic)
             if gate is None:
@@ -262,7 +283,17 @@ class _TapConsumer(faust_aiokafka.Consumer):
                 refused.append(message)
             read_offsets[tp] = offset
         for topic, chunk in chunks.items():
-            await self._hand_to_tap(taps[topic], chunk)
+            self._hand_to_lane(topic, taps, chunk)
+
+    def _hand_to_lane(self, topic: str, taps: dict[str, RecordTap],
+                      chunk: list[tuple[Any, Any]]) -> None:
+        lane = self.tap_lanes.get(topic)
+        if lane is None:
+            lane = self.tap_lanes[topic] = TapLane(self, topic, taps[topic])
+        lane.push([message for _, message in chunk])
+        read_offsets = self._read_offset
+        for tp, message in chunk:
+            read_offsets[tp] = message.offset
 
     def ack_many(self, records: list[Any]) -> None:
         """Faust's ``ack`` for many records, under one lock instead of one each.
@@ -293,12 +324,6 @@ class _TapConsumer(faust_aiokafka.Consumer):
                     acked[tp].append(offset)
                     self._n_acked += 1
             notify(self._waiting_for_ack)
-
-    async def _hand_to_tap(self, tap: RecordTap, chunk: list[tuple[Any, Any]]) -> None:
-        await tap([message for _, message in chunk])
-        read_offsets = self._read_offset
-        for tp, message in chunk:
-            read_offsets[tp] = message.offset
 
 
 class _TapTransport(faust_aiokafka.Transport):
