@@ -32,6 +32,7 @@ from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, M
 
 from async_toolformer.agents.executor import Sealed
 from async_toolformer.schemas import DeadLetterReason
+from async_toolformer.streams.worker.liveness import HealthCheck, serve_with_health
 
 __all__ = ["LATENCY_BUCKETS", "CallTally", "MetricsServer", "PrometheusObserver",
            "WorkerMetrics", "serve_metrics", "worker_registry"]
@@ -167,8 +168,12 @@ class MetricsServer:
         self._thread.join()
 
 
-def serve_metrics(registry: CollectorRegistry, port: int, host: str = "127.0.0.1"
-                  ) -> MetricsServer:
-    """Serve ``registry`` as ``/metrics`` on ``port`` (0 picks a free one)."""
+def serve_metrics(registry: CollectorRegistry, port: int, host: str = "127.0.0.1", *,
+                  health: HealthCheck | None = None) -> MetricsServer:
+    """Serve ``registry`` as ``/metrics`` on ``port`` (0 picks a free one), and ``health``
+    as ``/healthz`` (200, or 503 when unhealthy) if given."""
+    if health is not None:
+        server, thread = serve_with_health(registry, port, host, health)
+        return MetricsServer(server, thread)
     server, thread = start_http_server(port, addr=host, registry=registry)
     return MetricsServer(server, thread)

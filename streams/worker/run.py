@@ -32,6 +32,7 @@ from async_toolformer.streams.kafka.topics import TopicCatalogue, ensure_topics
 from async_toolformer.streams.redis.parts import RedisParts, open_redis_parts
 from async_toolformer.streams.redis.ratelimit.metrics import LimiterMetrics
 from async_toolformer.streams.worker.heap import settle_heap, young_threshold
+from async_toolformer.streams.worker.liveness import LoopLagMonitor
 from async_toolformer.streams.worker.llm_settings import LLMSettings
 from async_toolformer.streams.worker.metrics import (
     MetricsServer,
@@ -100,6 +101,8 @@ async def run_worker(
     )
     executor.on_queue_wait = observer.queue_wait
     observer.watch_in_flight(lambda: executor.stats.in_flight)
+    liveness = LoopLagMonitor(prometheus, max_lag_s=settings.max_loop_lag_s,
+                              zombie_threads=lambda: executor.zombie_threads)
     app = create_app(settings, bootstrap)
     agent = ExecutorAgent(
         registry=tools, executor=executor, publisher=publisher,
@@ -118,9 +121,11 @@ async def run_worker(
             redis_parts=redis_parts)
     server: MetricsServer | None = None
     await app.start()
+    liveness.start()
     try:
         if settings.metrics_port is not None:
-            server = serve_metrics(prometheus, settings.metrics_port, settings.metrics_host)
+            server = serve_metrics(prometheus, settings.metrics_port, settings.metrics_host,
+                                   health=liveness.check)
         if settings.gc_tuning:
             settle_heap(young_threshold(settings.gc_young_threshold, settings.max_in_flight))
         if on_started is not None:
@@ -136,6 +141,7 @@ async def run_worker(
         await executor.close()
         await publisher.stop()
         await redis_parts.close()
+        await liveness.stop()
         if server is not None:
             await asyncio.to_thread(server.close)
 

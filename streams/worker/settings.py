@@ -73,6 +73,9 @@ class Settings(BaseSettings):
     metrics_port: int | None = Field(
         default=9464, ge=0, description="Prometheus port; 0 picks a free one; off disables."
     )
+    max_loop_lag_s: float = Field(
+        default=5.0, gt=0, allow_inf_nan=False,
+        description="Event loop lag past which /healthz answers 503 (the liveness probe).")
     metrics_host: str = Field(
         default="127.0.0.1", description="Address /metrics binds; 0.0.0.0 in containers."
     )

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from async_toolformer.streams.redis.ratelimit.metrics import LimiterMetrics
+from async_toolformer.streams.worker.liveness import LoopLagMonitor
 from async_toolformer.streams.worker.metrics import WorkerMetrics, worker_registry
 
 __all__ = ["PROMETHEUS_BUILTINS", "constructor_names", "exported_families", "exported_names",
@@ -66,6 +67,7 @@ def exported_families() -> dict[str, str]:
     registry = worker_registry()
     WorkerMetrics(registry)
     LimiterMetrics(registry)
+    LoopLagMonitor(registry, max_lag_s=5, zombie_threads=lambda: 0)
     return {family.name: family.type for family in registry.collect()}
 
 
