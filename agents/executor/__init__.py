@@ -14,6 +14,7 @@ from .guarding import (
     Sealed,
 )
 from .intake import Admission, Refusal, admit
+from .limits import CallLimits
 from .offsets import OffsetTracker
 from .outcome import CallOutcome, completed_event, rejected_event
 from .runner import run_tool, start_tool
@@ -24,6 +25,7 @@ __all__ = [
     "BatchSink",
     "CallExecutor",
     "CallGuard",
+    "CallLimits",
     "CallOutcome",
     "CancellationBook",
     "Claimed",

@@ -7,6 +7,13 @@ hot path, without Faust's stream events); ``cancellations`` is a plain Faust
 agent. A record is acked only once its result (or dead letter) is acknowledged
 by the broker and every earlier record of its partition is too
 (:class:`OffsetTracker`), so a commit never skips a call.
+
+Every record ends in a result, a dead letter or both, and is then acked: one
+that raises anything while it is admitted or refused is dead-lettered as an
+``internal_error``; a dead letter or result the broker refuses for good (too
+large for it) is logged and counted by the publisher, and a result is then
+replaced by an ``OutputTooLarge`` error that fits; a dead letter is not sent
+again. Nothing one record does can stop the records after it.
 """
 
 from __future__ import annotations
@@ -20,10 +27,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from async_toolformer.schemas import (
+    CallStatus,
     Cancellation,
     DeadLetter,
     DeadLetterReason,
     SchemaError,
+    ToolError,
     decode,
     encode,
 )
@@ -32,6 +41,7 @@ from ..tools import ToolRegistry
 from .executor import CallExecutor
 from .guarding import ResultSink, Sealed
 from .intake import Admission, Refusal, admit
+from .limits import CallLimits
 from .offsets import OffsetTracker
 from .outcome import rejected_event
 from .ports import EventPublisher, ExecutorObserver, NullObserver
@@ -48,15 +58,30 @@ class ResultPublisher:
     observer: ExecutorObserver
 
     async def __call__(self, sealed: Sealed) -> None:
-        await self.publisher.publish(self.topic, sealed.session_id.encode(), sealed.wire)
+        if not await self.publisher.publish(self.topic, sealed.session_id.encode(), sealed.wire):
+            sealed = await self._instead(sealed)
         self.observer.result(sealed)
 
     async def many(self, results: Sequence[Sealed]) -> None:
         """All of ``results`` at once: a batch per partition (the executor's ``sink_many``)."""
-        await self.publisher.publish_many(
+        refused = await self.publisher.publish_many(
             self.topic, [(s.session_id.encode(), s.wire) for s in results])
+        if refused:
+            ids = {id(value) for _, value in refused}
+            results = [await self._instead(s) if id(s.wire) in ids else s for s in results]
         for sealed in results:
             self.observer.result(sealed)
+
+    async def _instead(self, sealed: Sealed) -> Sealed:
+        """A result the broker refused (over its message limit): answer OutputTooLarge instead."""
+        event = sealed.event
+        small = Sealed.of(event.model_copy(update={
+            "status": CallStatus.ERROR, "output": None, "retry_after_ms": None,
+            "error": ToolError(type="OutputTooLarge",
+                               message=f"the result is {len(sealed.wire)} bytes, more than the "
+                                       "broker takes on the results topic")}))
+        await self.publisher.publish(self.topic, small.session_id.encode(), small.wire)
+        return small
 
 
 @dataclass
@@ -73,8 +98,12 @@ class ExecutorAgent:
     ack: Callable[[list[Any]], object]  # marks ``calls`` records done, for the consumer to commit
     observer: ExecutorObserver = field(default_factory=NullObserver)
     tracker: OffsetTracker[Any] = field(default_factory=OffsetTracker)
+    limits: CallLimits = field(default_factory=CallLimits)
     accepting: bool = True
     _side_tasks: set[asyncio.Task[Any]] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        self.observer.watch_held(self.tracker.held)
 
     async def take_calls(self, records: Sequence[Any]) -> None:
         """Tap of ``calls``: records straight from Faust's consumer, a fetch at a time.
@@ -89,8 +118,7 @@ class ExecutorAgent:
         admitted: list[tuple[Admission, Any]] = []
         try:
             for record in records:
-                verdict = admit(record.value, record.key, self.registry,
-                                max_bytes=self.max_payload_bytes)
+                verdict = self._admit(record)
                 if isinstance(verdict, Refusal):
                     self.tracker.start(record.tp, record.offset, record)
                     task = asyncio.create_task(self._refuse(verdict, record, received_at))
@@ -106,6 +134,16 @@ class ExecutorAgent:
                 admitted.append((verdict, record))
         finally:  # even when cut short: a reserved and tracked call must run
             self._submit(admitted, received_at)
+
+    def _admit(self, record: Any) -> Admission | Refusal:
+        try:
+            return admit(record.value, record.key, self.registry,
+                         max_bytes=self.max_payload_bytes, limits=self.limits)
+        except Exception as exc:  # a validator of a user's tool that raised, say
+            logger.exception("admitting %s[%d]@%d failed", record.topic, record.partition,
+                             record.offset)
+            return Refusal(DeadLetterReason.INTERNAL_ERROR,
+                           f"the worker failed while admitting this record ({type(exc).__name__})")
 
     def _submit(self, admitted: list[tuple[Admission, Any]], received_at: datetime) -> None:
         if not admitted:
@@ -134,40 +172,69 @@ class ExecutorAgent:
                         "owner", dropped, len(partitions))
 
     async def consume_cancellations(self, stream: Any) -> None:
-        """Agent body for ``cancellations``: cancel now, and remember for calls not yet read."""
+        """Agent body for ``cancellations``: cancel now, and remember for calls not yet read.
+
+        A record that is not a cancellation is dead-lettered; one whose handling
+        raises anyway is dead-lettered as ``internal_error``; Faust acks each
+        record as the loop moves on to the next.
+        """
         events: AsyncIterable[Any] = stream.events()
         async for event in events:
             message = event.message
             try:
-                cancellation = decode(message.value or b"")
-                if not isinstance(cancellation, Cancellation):
-                    raise SchemaError(  # noqa: TRY301 - one path for every kind of bad input
-                        f"expected a branch_cancelled or session_cancelled event, "
-                        f"got {cancellation.type!r}")
-            except SchemaError as exc:
-                reason = DeadLetterReason.INVALID_EVENT
-                await self._dead_letter(reason, str(exc), message, call_id=None)
-                continue
-            cancelled = self.executor.cancel(cancellation)
-            logger.info("cancelled %d running calls of %s", cancelled, cancellation)
+                await self._cancel(message)
+            except Exception as exc:
+                logger.exception("a cancellation failed in the worker")
+                await self._dead_letter(
+                    DeadLetterReason.INTERNAL_ERROR,
+                    f"the worker failed while handling this record ({type(exc).__name__})",
+                    message, call_id=None)
+
+    async def _cancel(self, message: Any) -> None:
+        raw: bytes = message.value or b""
+        if len(raw) > self.max_payload_bytes:
+            await self._dead_letter(
+                DeadLetterReason.TOO_LARGE,
+                f"the record is {len(raw)} bytes, over the limit of {self.max_payload_bytes}",
+                message, call_id=None)
+            return
+        try:
+            cancellation = decode(raw)
+            if not isinstance(cancellation, Cancellation):
+                raise SchemaError(  # noqa: TRY301 - one path for every kind of bad input
+                    f"expected a branch_cancelled or session_cancelled event, "
+                    f"got {cancellation.type!r}")
+        except SchemaError as exc:
+            await self._dead_letter(DeadLetterReason.INVALID_EVENT, str(exc), message,
+                                    call_id=None)
+            return
+        cancelled = self.executor.cancel(cancellation)
+        logger.info("cancelled %d running calls of %s", cancelled, cancellation)
 
     async def _refuse(self, refusal: Refusal, message: Any, received_at: datetime) -> None:
-        await self._dead_letter(refusal.reason, refusal.error, message, call_id=refusal.call_id)
-        rejected = rejected_event(refusal, worker_id=self.worker_id, received_at=received_at)
-        if rejected is not None:
-            await self.publish_result(Sealed.of(rejected))
+        """Dead-letter a refused record and answer its call if it can be named; never raises,
+        so the record is acked whatever happens here (the log says what did)."""
+        try:
+            await self._dead_letter(refusal.reason, refusal.error, message,
+                                    call_id=refusal.call_id)
+            rejected = rejected_event(refusal, worker_id=self.worker_id, received_at=received_at)
+            if rejected is not None:
+                await self.publish_result(Sealed.of(rejected))
+        except Exception:
+            logger.exception("refusing %s[%d]@%d failed; it is acked without an answer",
+                             message.topic, message.partition, message.offset)
 
     async def _dead_letter(self, reason: DeadLetterReason, error: str, message: Any,
                            *, call_id: str | None) -> None:
-        letter = DeadLetter(
+        letter = DeadLetter.of_record(
             reason=reason, error=error, source_topic=message.topic,
             source_partition=message.partition, source_offset=message.offset,
             key=message.key, value=message.value, call_id=call_id, worker_id=self.worker_id,
         )
-        await self.publisher.publish(self.dlq_topic, message.key, encode(letter))
+        await self.publisher.publish(self.dlq_topic, letter.key, encode(letter))
         self.observer.dead_letter(reason)
         logger.warning("dead letter from %s[%d]@%d: %s: %s", message.topic, message.partition,
-                       message.offset, reason.value, error)
+                       message.offset, reason.value, letter.error[:500])
 
     def _finished(self, done: asyncio.Future[Any], tp: Any, offset: int) -> None:
         if done.cancelled() or done.exception() is not None:

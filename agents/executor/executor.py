@@ -14,6 +14,14 @@ only to a call whose tool has to wait (or, with rate limits, every call: it may
 have to wait for its limits). A call the batch cannot decide (a duplicate in
 flight, a tool with a cap, a claim held elsewhere) goes to ``submit``'s path, so
 both ways keep the same semantics.
+
+Every call ends in a result, whatever fails around it. An exception that is not
+the tool's (the ledger's Redis refusing a script, a bug) ends the call it
+belongs to in an ``InternalError`` result, and only that call: a batch whose
+claims cannot be taken together asks for each call's claim on its own, and a
+batch whose results cannot be recorded publishes them unrecorded. Only a
+cancellation without a reason (the worker shutting down) leaves a call without
+a result, for its redelivery.
 """
 
 from __future__ import annotations
@@ -48,6 +56,7 @@ from .guarding import (
     Sealed,
 )
 from .intake import Admission
+from .limits import CallLimits
 from .outcome import CallOutcome
 from .room import Room
 from .runner import Rest, run_tool, start_tool
@@ -111,6 +120,7 @@ class CallExecutor:
         default_timeout_s: float = 30.0,
         guard: CallGuard | None = None,
         thread_workers: int = 32,
+        limits: CallLimits | None = None,
         max_timeout_s: float = 300.0,
     ) -> None:
         self._worker_id = worker_id
@@ -123,6 +133,7 @@ class CallExecutor:
         self._default_timeout_s = default_timeout_s
         self._max_timeout_s = max_timeout_s
         self._guard = guard
+        self._limits = limits or CallLimits()
         self._threads = ToolThreads(thread_workers)  # replaces threads stuck past their call
         self._running: dict[str, _Running] = {}
         self._by_session: dict[str, set[str]] = {}
@@ -245,6 +256,10 @@ class CallExecutor:
             if reason is None:
                 raise  # the worker is shutting down: no result, the offset stays uncommitted
             sealed = seal(CallOutcome.failed(CallStatus.CANCELLED, "Cancelled", reason))
+        except Exception:
+            logger.exception("call %s failed in the worker; it ends in an InternalError result",
+                             request.call_id)
+            sealed = seal(CallOutcome.internal())
         finally:
             self._forget(request)
         self._count(sealed)
@@ -317,17 +332,22 @@ class CallExecutor:
                     runnable.append(entry)
                 else:
                     finished.append((entry, None, cancelled))
-            openings = await self._open(runnable)
+            try:
+                openings = await self._open(runnable)
+            except Exception:  # one foreign ledger entry, say: ask for each claim alone
+                logger.exception("claiming a batch of %d calls failed; claiming each alone",
+                                 len(runnable))
+                openings = [None] * len(runnable)
             dropped = self._start_all(runnable, openings, finished)
             if dropped and self._guard is not None:
-                await self._guard.release_many(dropped)
+                await self._hand_back(dropped)
             self._opening.difference_update(e.admission.request.call_id for e in batch)
             await self._finish(finished)
         except asyncio.CancelledError:
             self._abandon([e for e in batch if e.owner == "batch"], None)
             raise
-        except Exception as exc:  # e.g. a ledger entry that is not a record: logged per call
-            self._abandon([e for e in batch if e.owner == "batch"], exc)
+        except Exception as exc:
+            await self._fail([e for e in batch if e.owner == "batch"], exc)
 
     async def _open(self, entries: list[_Entry]) -> list[Opening]:
         if not entries:
@@ -346,37 +366,51 @@ class CallExecutor:
         dropped: list[tuple[ToolCallRequested, Claimed]] = []
         eager = self._guard is None or self._guard.eager
         for entry, opening in zip(entries, openings, strict=True):
-            request = entry.admission.request
-            if opening is None:
-                self._hand_over(entry)
-            elif isinstance(opening, Answered):
-                finished.append((entry, None, opening.sealed))
-            elif (cancelled := self._cancelled(entry)) is not None:  # while it was claimed
-                finished.append((entry, None, cancelled))
+            try:
+                self._start_one(entry, opening, eager, finished, dropped)
+            except Exception:  # anything but the tool's own failure, which is an outcome
+                request = entry.admission.request
+                logger.exception("starting call %s failed in the worker; it ends in an "
+                                 "InternalError result", request.call_id)
+                finished.append((entry, None, self._sealer(request, entry.received_at)(
+                    CallOutcome.internal())))
+                if isinstance(opening, Claimed) and opening is not _UNGUARDED:
+                    dropped.append((request, opening))
+        return dropped
+
+    def _start_one(self, entry: _Entry, opening: Opening, eager: bool,
+                   finished: list[_Finished],
+                   dropped: list[tuple[ToolCallRequested, Claimed]]) -> None:
+        request = entry.admission.request
+        if opening is None:
+            self._hand_over(entry)
+        elif isinstance(opening, Answered):
+            finished.append((entry, None, opening.sealed))
+        elif (cancelled := self._cancelled(entry)) is not None:  # while it was claimed
+            finished.append((entry, None, cancelled))
+            if opening is not _UNGUARDED:
+                dropped.append((request, opening))
+        elif opening.after is not None or not eager:  # the guard decides if it may run
+            self._hold(entry, opening, None)
+        else:
+            admission = entry.admission
+            spec = admission.spec
+            try:
+                begun = start_tool(
+                    spec, admission.arguments, threads=self._threads,
+                    timeout_s=self._timeout_of(request, spec))
+            except asyncio.CancelledError:  # the tool's own, before it waited
+                # As on submit's path: no result, the claim handed back, the others go on.
                 if opening is not _UNGUARDED:
                     dropped.append((request, opening))
-            elif opening.after is not None or not eager:  # the guard decides if it may run
-                self._hold(entry, opening, None)
+                self._end(entry)
+                return
+            if isinstance(begun, CallOutcome):
+                sealed = Sealed.of_outcome(request, begun, worker_id=self._worker_id,
+                                           received_at=entry.received_at, limits=self._limits)
+                finished.append((entry, None if opening is _UNGUARDED else opening, sealed))
             else:
-                admission = entry.admission
-                spec = admission.spec
-                try:
-                    begun = start_tool(
-                        spec, admission.arguments, threads=self._threads,
-                        timeout_s=self._timeout_of(request, spec))
-                except asyncio.CancelledError:  # the tool's own, before it waited
-                    # As on submit's path: no result, the claim handed back, the others go on.
-                    if opening is not _UNGUARDED:
-                        dropped.append((request, opening))
-                    self._end(entry)
-                    continue
-                if isinstance(begun, CallOutcome):
-                    sealed = Sealed.of_outcome(request, begun, worker_id=self._worker_id,
-                                               received_at=entry.received_at)
-                    finished.append((entry, None if opening is _UNGUARDED else opening, sealed))
-                else:
-                    self._hold(entry, opening, begun)
-        return dropped
+                self._hold(entry, opening, begun)
 
     def _hold(self, entry: _Entry, claimed: Claimed, begun: Rest | None) -> None:
         """Run a claimed call that has to wait in a task; its result joins the next finish."""
@@ -401,6 +435,10 @@ class CallExecutor:
             if reason is None:
                 raise  # the worker is shutting down: no result, the offset stays uncommitted
             sealed, kept = seal(CallOutcome.failed(CallStatus.CANCELLED, "Cancelled", reason)), None
+        except Exception:
+            logger.exception("call %s failed in the worker; it ends in an InternalError result",
+                             request.call_id)
+            sealed, kept = seal(CallOutcome.internal()), None
         finally:
             if begun is not None:
                 begun.close()  # a no-op once awaited; a rest never started must not leak
@@ -426,7 +464,7 @@ class CallExecutor:
             self._abandon([entry for entry, _, _ in items if entry.owner != "task"], None)
             raise
         except Exception as exc:
-            self._abandon([entry for entry, _, _ in items if entry.owner != "task"], exc)
+            await self._fail([entry for entry, _, _ in items if entry.owner != "task"], exc)
 
     async def _finish(self, finished: list[_Finished]) -> None:
         """Record the results under their claims (one round trip), then publish them."""
@@ -434,9 +472,14 @@ class CallExecutor:
         claimed_ones = [(entry, claimed, sealed) for entry, claimed, sealed in finished
                         if claimed is not None]
         if claimed_ones and self._guard is not None:
-            recorded = await self._guard.record_many(
-                [(entry.admission.request, claimed, sealed)
-                 for entry, claimed, sealed in claimed_ones])
+            try:
+                recorded = await self._guard.record_many(
+                    [(entry.admission.request, claimed, sealed)
+                     for entry, claimed, sealed in claimed_ones])
+            except Exception:  # Redis refused (out of memory, read-only): answer all the same
+                logger.exception("recording %d results failed; publishing them unrecorded",
+                                 len(claimed_ones))
+                recorded = [True] * len(claimed_ones)
             for (entry, _, sealed), kept in zip(claimed_ones, recorded, strict=True):
                 if kept:
                     ready.append((entry, sealed))
@@ -451,6 +494,32 @@ class CallExecutor:
         await self._sink_many([sealed for _, sealed in ready])
         for entry, sealed in ready:
             self._end(entry, sealed)
+
+    async def _fail(self, entries: list[_Entry], error: Exception) -> None:
+        """End unsettled calls of a batch that failed in the worker with InternalError results."""
+        logger.error("a batch failed in the worker: %r; its %d unsettled calls end in "
+                     "InternalError results", error, len(entries), exc_info=error)
+        self._opening.difference_update(e.admission.request.call_id for e in entries)
+        left = [entry for entry in entries if not entry.done.done()]
+        results = [self._sealer(e.admission.request, e.received_at)(CallOutcome.internal())
+                   for e in left]
+        try:
+            await self._sink_many(results)
+        except Exception as exc:  # not even that could be published: redelivery will tell
+            self._abandon(left, exc)
+            return
+        for entry, sealed in zip(left, results, strict=True):
+            self._count(sealed)
+            self._end(entry, sealed)
+
+    async def _hand_back(self, held: list[tuple[ToolCallRequested, Claimed]]) -> None:
+        """Hand claims back; one that cannot be is left to expire with its lease."""
+        assert self._guard is not None
+        try:
+            await self._guard.release_many(held)
+        except Exception:
+            logger.exception("could not hand back %d claims; their leases will expire",
+                             len(held))
 
     def _abandon(self, entries: list[_Entry], error: Exception | None) -> None:
         """End unsettled calls without a result: their offsets stay uncommitted."""
@@ -487,7 +556,7 @@ class CallExecutor:
     def _sealer(self, request: ToolCallRequested, received_at: datetime) -> Seal:
         def seal(outcome: CallOutcome) -> Sealed:
             return Sealed.of_outcome(request, outcome, worker_id=self._worker_id,
-                                     received_at=received_at)
+                                     received_at=received_at, limits=self._limits)
         return seal
 
     def _count(self, result: Sealed) -> None:

@@ -26,6 +26,7 @@ from async_toolformer.schemas import (
 )
 
 from ..tools import ToolSpec
+from .limits import CallLimits, shape_problem
 from .outcome import CallOutcome, completed_event, completed_wire
 
 
@@ -57,18 +58,35 @@ class Sealed:
 
     @classmethod
     def of_outcome(cls, request: ToolCallRequested, outcome: CallOutcome, *, worker_id: str,
-                   received_at: datetime) -> Sealed:
+                   received_at: datetime, limits: CallLimits | None = None) -> Sealed:
         """The result of ``request``, written straight to bytes; the model waits to be asked for.
 
         Output that passed the runner's check and still cannot be written (a str
-        with a lone surrogate, say) makes the result an error instead.
+        with a lone surrogate, say) makes the result an error instead; so does,
+        under ``limits``, output nested deeper than ``max_depth`` (OutputTooDeep)
+        and a result over ``max_result_bytes`` (OutputTooLarge), which the
+        results topic could never take.
         """
+        if (limits is not None and outcome.output is not None
+                and shape_problem(outcome.output, max_depth=limits.max_depth) is not None):
+            outcome = CallOutcome.too_deep(request.tool, attempts=outcome.attempts,
+                                           started_at=outcome.started_at,
+                                           max_depth=limits.max_depth)
         try:
             wire = completed_wire(request, outcome, worker_id=worker_id, received_at=received_at)
         except PydanticSerializationError as exc:
             outcome = CallOutcome.unserialisable(request.tool, outcome.output, exc,
                                                  attempts=outcome.attempts,
                                                  started_at=outcome.started_at)
+            wire = completed_wire(request, outcome, worker_id=worker_id, received_at=received_at)
+        except (ValueError, RecursionError):  # nested too deep for the serialisers
+            outcome = CallOutcome.too_deep(request.tool, attempts=outcome.attempts,
+                                           started_at=outcome.started_at)
+            wire = completed_wire(request, outcome, worker_id=worker_id, received_at=received_at)
+        if limits is not None and len(wire) > limits.max_result_bytes:
+            outcome = CallOutcome.too_large(request.tool, len(wire), limits.max_result_bytes,
+                                            attempts=outcome.attempts,
+                                            started_at=outcome.started_at)
             wire = completed_wire(request, outcome, worker_id=worker_id, received_at=received_at)
         build = functools.partial(completed_event, request, outcome, worker_id=worker_id,
                                   received_at=received_at)

@@ -3,6 +3,12 @@
 Pure: bytes in, a verdict out. Input that cannot run becomes a :class:`Refusal`
 carrying the dead-letter reason and, when the call can be identified, enough to
 answer the caller with a ``rejected`` result so nobody waits forever.
+
+Every identifier a refusal carries has passed :func:`usable_id` (a call_id of
+300 characters, a blank or binary key, an id with control characters do not):
+one that did not leaves the refusal without it, so the record becomes a dead
+letter only. Arguments are bounded in depth and number of values
+(:class:`CallLimits`) before any tool sees them.
 """
 
 from __future__ import annotations
@@ -21,6 +27,9 @@ from async_toolformer.schemas import (
 
 from ..exceptions import InvalidArgumentsError, UnknownToolError
 from ..tools import ToolRegistry, ToolSpec
+from .limits import CallLimits, clip, shape_problem, usable_id
+
+_DEFAULT_LIMITS = CallLimits()
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +54,7 @@ class Refusal:
 
 
 def admit(raw: bytes | None, key: bytes | None, registry: ToolRegistry, *,
-          max_bytes: int) -> Admission | Refusal:
+          max_bytes: int, limits: CallLimits = _DEFAULT_LIMITS) -> Admission | Refusal:
     """Decode, check size, find the tool and validate the arguments of one record."""
     session = _text(key)
     if raw is None:
@@ -57,14 +66,25 @@ def admit(raw: bytes | None, key: bytes | None, registry: ToolRegistry, *,
     try:
         request = decode_as(ToolCallRequested, raw)
     except UndecodableError as exc:
-        return Refusal(DeadLetterReason.UNDECODABLE, str(exc), session_id=session)
+        return Refusal(DeadLetterReason.UNDECODABLE, clip(str(exc)), session_id=session)
     except InvalidEventError as exc:
-        return Refusal(DeadLetterReason.INVALID_EVENT, str(exc), call_id=exc.call_id,
-                       session_id=session)
+        return Refusal(DeadLetterReason.INVALID_EVENT, clip(str(exc)),
+                       call_id=usable_id(exc.call_id), session_id=session)
+    unusable = [name for name in ("call_id", "session_id", "branch_id", "tool")
+                if usable_id(getattr(request, name)) is None]
+    if unusable:  # control characters: nothing can be answered under such a name
+        return Refusal(DeadLetterReason.INVALID_EVENT,
+                       f"{', '.join(unusable)}: must be printable text without control "
+                       "characters", session_id=session)
     try:
         spec = registry.get(request.tool)
     except UnknownToolError as exc:
         return _refused(DeadLetterReason.UNKNOWN_TOOL, str(exc), request)
+    problem = shape_problem(request.arguments, max_depth=limits.max_depth,
+                            max_items=limits.max_argument_items)
+    if problem is not None:
+        return _refused(DeadLetterReason.INVALID_ARGUMENTS, f"{spec.name}: arguments: {problem}",
+                        request)
     try:
         arguments = spec.validate(request.arguments)
     except InvalidArgumentsError as exc:
@@ -73,7 +93,7 @@ def admit(raw: bytes | None, key: bytes | None, registry: ToolRegistry, *,
 
 
 def _refused(reason: DeadLetterReason, error: str, request: ToolCallRequested) -> Refusal:
-    return Refusal(reason, error, call_id=request.call_id, session_id=request.session_id,
+    return Refusal(reason, clip(error), call_id=request.call_id, session_id=request.session_id,
                    branch_id=request.branch_id, tool=request.tool)
 
 
@@ -82,14 +102,14 @@ def _call_id_in(raw: bytes) -> str | None:
         data = loads(raw)
     except UndecodableError:
         return None
-    call_id = data.get("call_id") if isinstance(data, dict) else None
-    return call_id if isinstance(call_id, str) and call_id.strip() else None
+    return usable_id(data.get("call_id")) if isinstance(data, dict) else None
 
 
 def _text(key: bytes | None) -> str | None:
-    if not key:
+    """The record key as a session id, if it can be one."""
+    if not key or len(key) > 1024:
         return None
     try:
-        return key.decode()
+        return usable_id(key.decode())
     except UnicodeDecodeError:
         return None

@@ -30,6 +30,7 @@ class _Pending(Generic[T]):
 class _Partition(Generic[T]):
     queue: deque[_Pending[T]] = field(default_factory=deque)
     by_offset: dict[int, _Pending[T]] = field(default_factory=dict)
+    held: int = 0  # records done but queued behind one that is not
 
 
 class OffsetTracker(Generic[T]):
@@ -37,6 +38,7 @@ class OffsetTracker(Generic[T]):
 
     def __init__(self) -> None:
         self._partitions: dict[Hashable, _Partition[T]] = {}
+        self._held = 0
 
     def start(self, partition: Hashable, offset: int, item: T) -> None:
         """Record that ``offset`` of ``partition`` was received.
@@ -47,6 +49,8 @@ class OffsetTracker(Generic[T]):
         """
         state = self._partitions.get(partition)
         if state is None or (state.queue and offset <= state.queue[-1].offset):
+            if state is not None:
+                self._held -= state.held
             state = self._partitions[partition] = _Partition()
         pending = _Pending(offset, item)
         state.queue.append(pending)
@@ -56,20 +60,37 @@ class OffsetTracker(Generic[T]):
         """Mark ``offset`` done; return the items whose whole prefix is done, in order."""
         state = self._partitions.get(partition)
         pending = state.by_offset.get(offset) if state else None
-        if state is None or pending is None:
+        if state is None or pending is None or pending.done:
             return []
         pending.done = True
+        if state.queue[0] is not pending:
+            state.held += 1
+            self._held += 1
+            return []
         ready: list[T] = []
         while state.queue and state.queue[0].done:
             head = state.queue.popleft()
             del state.by_offset[head.offset]
             ready.append(head.item)
+        released = len(ready) - 1  # all but ``pending`` itself were held
+        state.held -= released
+        self._held -= released
         return ready
 
     def forget(self, partition: Hashable) -> int:
         """Drop a revoked partition's records (their offsets stay uncommitted); return how many."""
         state = self._partitions.pop(partition, None)
-        return len(state.queue) if state else 0
+        if state is None:
+            return 0
+        self._held -= state.held
+        return len(state.queue)
+
+    def held(self) -> int:
+        """Records done but not yet ackable: an earlier record of their partition is not.
+
+        A figure that stays high means one record holds its partition's commits back.
+        """
+        return self._held
 
     def pending(self, partition: Hashable | None = None) -> int:
         if partition is not None:

@@ -60,6 +60,31 @@ class CallOutcome:
             f"{tool} returned {type(value).__name__}, which JSON cannot hold: {reason}",
             attempts=attempts, started_at=started_at)
 
+    @classmethod
+    def too_deep(cls, tool: str, *, attempts: int, started_at: datetime | None,
+                 max_depth: int | None = None) -> CallOutcome:
+        """The error a call ends in when its output is nested deeper than results may be."""
+        bound = f"more than {max_depth}" if max_depth is not None else "too many"
+        return cls.failed(CallStatus.ERROR, "OutputTooDeep",
+                          f"{tool} returned a value nested {bound} levels deep",
+                          attempts=attempts, started_at=started_at)
+
+    @classmethod
+    def too_large(cls, tool: str, size: int, max_bytes: int, *, attempts: int,
+                  started_at: datetime | None) -> CallOutcome:
+        """The error a call ends in when its result would not fit on the results topic."""
+        return cls.failed(CallStatus.ERROR, "OutputTooLarge",
+                          f"the result of {tool} is {size} bytes, over the limit of {max_bytes} "
+                          "for the results topic", attempts=attempts, started_at=started_at)
+
+    @classmethod
+    def internal(cls, *, attempts: int = 0, started_at: datetime | None = None) -> CallOutcome:
+        """The error a call ends in when the worker failed around it (Redis refused a
+        script, say): the details are in the worker's log, not in the result."""
+        return cls.failed(CallStatus.ERROR, "InternalError",
+                          "the worker failed while handling this call; its log has the details",
+                          retryable=True, attempts=attempts, started_at=started_at)
+
 
 def completed_event(request: ToolCallRequested, outcome: CallOutcome, *, worker_id: str,
                     received_at: datetime) -> ToolCallCompleted:

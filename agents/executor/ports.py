@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Protocol
 
 from async_toolformer.schemas import DeadLetterReason
@@ -12,13 +12,19 @@ if TYPE_CHECKING:
 
 
 class EventPublisher(Protocol):
-    """Publishes encoded events and returns once the broker has acknowledged them."""
+    """Publishes encoded events and returns once the broker has acknowledged them.
 
-    async def publish(self, topic: str, key: bytes | None, value: bytes) -> None: ...
+    A record the broker refuses for good (too large, say) is not retried: it is
+    reported back, so the caller can answer some other way instead of waiting.
+    """
+
+    async def publish(self, topic: str, key: bytes | None, value: bytes) -> bool:
+        """Publish one record: True once the broker has it, False if it refused it for good."""
+        ...
 
     async def publish_many(self, topic: str, records: Sequence[tuple[bytes | None, bytes]]
-                           ) -> None:
-        """Publish (key, value) records together; returns once the broker has them all."""
+                           ) -> list[tuple[bytes | None, bytes]]:
+        """Publish (key, value) records together; return those refused for good (usually none)."""
         ...
 
 
@@ -31,6 +37,10 @@ class ExecutorObserver(Protocol):
 
     def queue_wait(self, tool: str, seconds: float) -> None: ...
 
+    def watch_held(self, count: Callable[[], int]) -> None:
+        """Read the records held behind an unfinished head of their partition from ``count``."""
+        ...
+
 
 class NullObserver:
     """Observes nothing; the default where no metrics are wanted."""
@@ -42,4 +52,7 @@ class NullObserver:
         pass
 
     def queue_wait(self, tool: str, seconds: float) -> None:
+        pass
+
+    def watch_held(self, count: Callable[[], int]) -> None:
         pass

@@ -1,9 +1,10 @@
 """Running one tool: the timeout, the retries with backoff, and turning what it did into an outcome.
 
 Every path ends in a :class:`CallOutcome`; nothing a tool does (raise, hang,
-return something JSON cannot hold) escapes as an exception, so a call can never
-get stuck. Cancellation is the one exception allowed through: the executor owns
-it and answers ``cancelled`` with the reason it was given.
+return something JSON cannot hold or nested too deep to write) escapes as an
+exception, so a call can never get stuck. Cancellation is the one exception
+allowed through: the executor owns it and answers ``cancelled`` with the reason
+it was given.
 
 :func:`start_tool` runs the first attempt up to its first suspension, outside
 any task: most tools (``echo``, a cache hit) finish right there, and a batch of
@@ -28,9 +29,12 @@ from async_toolformer.schemas import CallStatus
 from ..exceptions import ToolFailure
 from ..tools import ToolSpec
 from ._eager import Resumed, run_until, within
+from .limits import clip
 from .outcome import CallOutcome
 
 Rest = Coroutine[Any, Any, CallOutcome]
+
+_MESSAGE_CHARS = 10_000  # of a tool's exception message, kept in its error result
 
 
 def start_tool(spec: ToolSpec, arguments: dict[str, Any], *, timeout_s: float,
@@ -109,7 +113,7 @@ def _failed(spec: ToolSpec, exc: Exception, attempts: int, started: datetime,
             retryable=True, attempts=attempts, started_at=started)
     retryable = exc.retryable if isinstance(exc, ToolFailure) else False
     return CallOutcome.failed(
-        CallStatus.ERROR, type(exc).__name__, str(exc) or repr(exc),
+        CallStatus.ERROR, type(exc).__name__, clip(str(exc) or repr(exc), _MESSAGE_CHARS),
         retryable=retryable, attempts=attempts, started_at=started)
 
 
@@ -119,4 +123,6 @@ def _ok(spec: ToolSpec, value: Any, attempts: int, started: datetime) -> CallOut
     except PydanticSerializationError as exc:
         return CallOutcome.unserialisable(spec.name, value, exc, attempts=attempts,
                                           started_at=started)
+    except (ValueError, RecursionError):  # "Maximum serialization depth exceeded"
+        return CallOutcome.too_deep(spec.name, attempts=attempts, started_at=started)
     return CallOutcome(status=CallStatus.OK, output=output, attempts=attempts, started_at=started)

@@ -49,13 +49,15 @@ class Topics:
     def __init__(self) -> None:
         self.events: dict[str, list[object]] = {}
 
-    async def publish(self, topic: str, key: bytes | None, value: bytes) -> None:
+    async def publish(self, topic: str, key: bytes | None, value: bytes) -> bool:
         self.events.setdefault(topic, []).append(decode(value))
+        return True
 
     async def publish_many(self, topic: str, records: Sequence[tuple[bytes | None, bytes]]
-                           ) -> None:
+                           ) -> list[tuple[bytes | None, bytes]]:
         for key, value in records:
             await self.publish(topic, key, value)
+        return []
 
 
 class Acks:
