@@ -6,6 +6,12 @@ is journaled (:class:`OffsetTracker`, as the executor does), so a worker that
 dies never commits past a record whose effect a successor could not re-fold.
 Before a partition's first record is handled, its journal is re-folded: open
 sessions of a partition this worker has just been given carry on here.
+
+One record cannot stop the agent, nor the sessions of other records: anything
+that raises while a record is handled (its partition's re-fold included) makes
+that record a dead letter (``internal_error``), acked once the letter is out.
+A result that is not a result is skipped, as before: the results topic has
+other readers.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from typing import Any
 
 from async_toolformer.schemas import (
     DeadLetter,
+    DeadLetterReason,
     SchemaError,
     SessionFailed,
     ToolCallCompleted,
@@ -29,7 +36,7 @@ from async_toolformer.schemas import (
 
 from ..executor.offsets import OffsetTracker
 from .catalogue import ToolCatalogue
-from .intake import SessionRefusal, admit_session
+from .intake import SessionLimits, SessionRefusal, admit_session
 from .ports import RecordSink
 from .runtime import SessionRuntime
 
@@ -47,41 +54,57 @@ class SessionAgent:
     outbox: RecordSink
     worker_id: str
     tracker: OffsetTracker[Any] = field(default_factory=OffsetTracker)
+    limits: SessionLimits = field(default_factory=SessionLimits)
 
     async def consume_sessions(self, stream: Any) -> None:
         """Agent body for ``sessions``: start sessions, cancel them, refuse bad requests."""
         events: AsyncIterable[Any] = stream.noack().events()
         async for event in events:
             message = event.message
-            await self.runtime.ensure_recovered(message.partition)
             self.tracker.start(message.tp, message.offset, event)
-            verdict = admit_session(message.value, message.key, self.catalogue)
-            if isinstance(verdict, SessionRefusal):
-                delivery = self._refuse(verdict, message)
-            else:
-                self.runtime.note_partition(verdict.session_id, message.partition)
-                delivery = self.runtime.apply(verdict)
+            try:
+                await self.runtime.ensure_recovered(message.partition)
+                delivery = self._session_request(message)
+            except Exception as exc:
+                delivery = self._failed(message, exc)
             self._ack_when(delivery, message)
+
+    def _session_request(self, message: Any) -> asyncio.Future[Any]:
+        verdict = admit_session(message.value, message.key, self.catalogue, self.limits)
+        if isinstance(verdict, SessionRefusal):
+            return self._refuse(verdict, message)
+        self.runtime.note_partition(verdict.session_id, message.partition)
+        return self.runtime.apply(verdict)
 
     async def consume_results(self, stream: Any) -> None:
         """Agent body for ``results``: hand each result to the session waiting for it."""
         events: AsyncIterable[Any] = stream.noack().events()
         async for event in events:
             message = event.message
-            await self.runtime.ensure_recovered(message.partition)
             self.tracker.start(message.tp, message.offset, event)
-            delivery: asyncio.Future[Any]
-            if not self._may_concern_a_session(message.key):
-                delivery = _done()  # most results belong to plain tool calls: skip decoding
-            else:
-                try:
-                    result = decode_as(ToolCallCompleted, message.value or b"")
-                except SchemaError:
-                    delivery = _done()  # not ours to judge: the results topic has other readers
-                else:
-                    delivery = self.runtime.apply(
-                        ToolResultReceived(session_id=result.session_id, result=result))
+            try:
+                await self.runtime.ensure_recovered(message.partition)
+                delivery = self._result(message)
+            except Exception as exc:
+                delivery = self._failed(message, exc)
             self._ack_when(delivery, message)
+
+    def _result(self, message: Any) -> asyncio.Future[Any]:
+        if not self._may_concern_a_session(message.key):
+            return _done()  # most results belong to plain tool calls: skip decoding
+        try:
+            result = decode_as(ToolCallCompleted, message.value or b"")
+        except SchemaError:
+            return _done()  # not ours to judge: the results topic has other readers
+        return self.runtime.apply(ToolResultReceived(session_id=result.session_id, result=result))
+
+    def _failed(self, message: Any, exc: Exception) -> asyncio.Future[Any]:
+        """A record whose handling raised: a dead letter, so the partition moves on."""
+        logger.error("handling %s[%d]@%d failed in the worker: %r", message.topic,
+                     message.partition, message.offset, exc, exc_info=exc)
+        refusal = SessionRefusal(DeadLetterReason.INTERNAL_ERROR, "the worker failed while "
+                                 f"handling this record ({type(exc).__name__})")
+        return self._refuse(refusal, message)
 
     def wants_result(self, message: Any) -> bool:
         """Whether ``message`` of ``results`` must become an event for ``consume_results``.
@@ -115,19 +138,20 @@ class SessionAgent:
         self.runtime.revoke(partitions)
 
     def _refuse(self, refusal: SessionRefusal, message: Any) -> asyncio.Future[Any]:
-        letter = DeadLetter(
+        letter = DeadLetter.of_record(
             reason=refusal.reason, error=refusal.error, source_topic=message.topic,
             source_partition=message.partition, source_offset=message.offset,
             key=message.key, value=message.value, worker_id=self.worker_id)
         topics = self.runtime.topics
-        deliveries = [self.outbox.send(topics.dlq, message.key, encode(letter))]
+        deliveries = [self.outbox.send(topics.dlq, letter.key, encode(letter))]
         if refusal.session_id is not None:
             failed = SessionFailed(session_id=refusal.session_id, reason="invalid_request",
                                    error=f"{refusal.reason.value}: {refusal.error}")
             deliveries.append(self.outbox.send(topics.session_events,
                                                refusal.session_id.encode(), encode(failed)))
-        logger.warning("refused a session request from %s[%d]@%d: %s: %s", message.topic,
-                       message.partition, message.offset, refusal.reason.value, refusal.error)
+        logger.warning("refused a session record from %s[%d]@%d: %s: %s", message.topic,
+                       message.partition, message.offset, refusal.reason.value,
+                       letter.error[:500])
         return asyncio.gather(*deliveries)
 
     def _ack_when(self, delivery: asyncio.Future[Any], message: Any) -> None:

@@ -3,6 +3,12 @@
 Bad requests are refused with a dead-letter reason and, when a session id can
 be read (from the JSON or the record key), the session is told it failed, so
 whoever waits for it is not left hanging.
+
+A session id is used only once it could name a session (1-256 printable
+characters: :func:`usable_id`); a refusal without one is a dead letter only.
+A request is bounded before it is folded, since its journal copy must fit on
+``session-events`` and its conversation is sent to a model
+(:class:`SessionLimits`).
 """
 
 from __future__ import annotations
@@ -21,15 +27,28 @@ from async_toolformer.schemas import (
     loads,
 )
 
+from ..executor.limits import clip, usable_id
 from .catalogue import ToolCatalogue
 from .exceptions import UnknownScorerError
 from .scoring import resolve_scorer
 
-__all__ = ["SessionRefusal", "SessionRequest", "admit_session"]
+__all__ = ["SessionLimits", "SessionRefusal", "SessionRequest", "admit_session"]
 
 SessionRequest = SessionStarted | SessionCancelRequested
 _REQUEST: TypeAdapter[SessionRequest] = TypeAdapter(
     Annotated[SessionStarted | SessionCancelRequested, Field(discriminator="type")])
+
+
+@dataclass(frozen=True, slots=True)
+class SessionLimits:
+    """Bounds on one session request: its size, its conversation, what it may ask a model for."""
+
+    max_bytes: int = 524_288  # its journal copy must fit under the broker's message limit
+    max_messages: int = 1_000
+    max_tokens: int = 1_000_000
+
+
+_DEFAULT_LIMITS = SessionLimits()
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,8 +58,8 @@ class SessionRefusal:
     session_id: str | None = None
 
 
-def admit_session(raw: bytes | None, key: bytes | None,
-                  catalogue: ToolCatalogue) -> SessionRequest | SessionRefusal:
+def admit_session(raw: bytes | None, key: bytes | None, catalogue: ToolCatalogue,
+                  limits: SessionLimits = _DEFAULT_LIMITS) -> SessionRequest | SessionRefusal:
     """The request in ``raw``, or why it cannot start."""
     keyed = _text(key)
     if raw is None:
@@ -48,28 +67,47 @@ def admit_session(raw: bytes | None, key: bytes | None,
     try:
         data = loads(raw)
     except UndecodableError as exc:
-        return SessionRefusal(DeadLetterReason.UNDECODABLE, str(exc), keyed)
+        return SessionRefusal(DeadLetterReason.UNDECODABLE, clip(str(exc)), keyed)
     session_id = _session_id(data) or keyed
+    if len(raw) > limits.max_bytes:
+        return SessionRefusal(DeadLetterReason.TOO_LARGE, f"the record is {len(raw)} bytes, "
+                              f"over the limit of {limits.max_bytes}", session_id)
     try:
         request = _REQUEST.validate_python(data)
     except ValidationError as exc:
         message = str(InvalidEventError(_describe(exc)))
-        return SessionRefusal(DeadLetterReason.INVALID_EVENT, message, session_id)
+        return SessionRefusal(DeadLetterReason.INVALID_EVENT, clip(message), session_id)
+    if usable_id(request.session_id) is None:
+        return SessionRefusal(DeadLetterReason.INVALID_EVENT, "session_id: must be printable "
+                              "text without control characters", keyed)
     if isinstance(request, SessionCancelRequested):
         return request
+    problem = _over_limits(request, limits)
+    if problem is not None:
+        return SessionRefusal(DeadLetterReason.INVALID_EVENT, problem, request.session_id)
     unknown = [name for name in request.tools if not catalogue.knows(name)]
     if unknown:
         return SessionRefusal(DeadLetterReason.UNKNOWN_TOOL,
-                              f"the session asks for tools this worker does not have: "
-                              f"{', '.join(unknown)}", request.session_id)
+                              clip(f"the session asks for tools this worker does not have: "
+                                   f"{', '.join(unknown)}"), request.session_id)
     options = request.options
     try:
         for name in {options.scorer, *(group.scorer for group in options.race)}:
             resolve_scorer(name)
     except UnknownScorerError as exc:
-        return SessionRefusal(DeadLetterReason.INVALID_EVENT, f"bad options: {exc}",
+        return SessionRefusal(DeadLetterReason.INVALID_EVENT, clip(f"bad options: {exc}"),
                               request.session_id)
     return request
+
+
+def _over_limits(request: SessionStarted, limits: SessionLimits) -> str | None:
+    if len(request.messages) > limits.max_messages:
+        return (f"messages: {len(request.messages)} messages, over the limit of "
+                f"{limits.max_messages}")
+    max_tokens = request.options.max_tokens
+    if max_tokens is not None and max_tokens > limits.max_tokens:
+        return f"options.max_tokens: {max_tokens} is over the limit of {limits.max_tokens}"
+    return None
 
 
 def _describe(exc: ValidationError) -> str:
@@ -81,17 +119,13 @@ def _describe(exc: ValidationError) -> str:
 
 
 def _session_id(data: Any) -> str | None:
-    if isinstance(data, dict):
-        value = data.get("session_id")
-        if isinstance(value, str) and value.strip():
-            return value.strip()
-    return None
+    return usable_id(data.get("session_id")) if isinstance(data, dict) else None
 
 
 def _text(key: bytes | None) -> str | None:
-    if not key:
+    if not key or len(key) > 1024:
         return None
     try:
-        return key.decode() or None
+        return usable_id(key.decode())
     except UnicodeDecodeError:
         return None
