@@ -42,6 +42,7 @@ from async_toolformer.schemas import (
     ToolCallRequested,
 )
 
+from ..log_context import bind_call, unbind
 from ..tools import ToolSpec
 from .cancellations import CancellationBook
 from .guarding import (
@@ -248,6 +249,7 @@ class CallExecutor:
 
     async def _execute(self, request: ToolCallRequested, spec: ToolSpec,
                        arguments: dict[str, Any], received_at: datetime) -> Sealed:
+        bind_call(request.call_id, request.session_id, request.tenant)  # this task's logs
         seal = self._sealer(request, received_at)
         try:
             sealed = await self._guarded(request, spec, arguments, seal)
@@ -366,6 +368,8 @@ class CallExecutor:
         dropped: list[tuple[ToolCallRequested, Claimed]] = []
         eager = self._guard is None or self._guard.eager
         for entry, opening in zip(entries, openings, strict=True):
+            bound = bind_call(entry.admission.request.call_id,
+                              entry.admission.request.session_id, entry.admission.request.tenant)
             try:
                 self._start_one(entry, opening, eager, finished, dropped)
             except Exception:  # anything but the tool's own failure, which is an outcome
@@ -376,6 +380,8 @@ class CallExecutor:
                     CallOutcome.internal())))
                 if isinstance(opening, Claimed) and opening is not _UNGUARDED:
                     dropped.append((request, opening))
+            finally:
+                unbind(bound)  # a held call's task keeps its own copy
         return dropped
 
     def _start_one(self, entry: _Entry, opening: Opening, eager: bool,

@@ -15,6 +15,7 @@ the same in one await.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
 import time
 from collections.abc import Coroutine
@@ -102,7 +103,8 @@ async def _invoke(spec: ToolSpec, arguments: dict[str, Any], threads: Executor |
         return await run_until(spec.fn(**arguments), deadline)
     loop = asyncio.get_running_loop()
     async with asyncio.timeout_at(deadline):
-        return await loop.run_in_executor(threads, functools.partial(spec.fn, **arguments))
+        return await loop.run_in_executor(threads, functools.partial(  # the call's log context
+            contextvars.copy_context().run, spec.fn, **arguments))
 
 
 def _failed(spec: ToolSpec, exc: Exception, attempts: int, started: datetime,

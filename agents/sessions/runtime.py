@@ -29,6 +29,7 @@ from async_toolformer.schemas import (
 )
 from async_toolformer.schemas._base import Event
 
+from ..log_context import session_context
 from .commands import (
     ArmTimer,
     CallModel,
@@ -147,7 +148,8 @@ class SessionRuntime:
             else:
                 await self._guard.run(command, drive, self.apply)
 
-        task = asyncio.create_task(turn(), name=f"model-{session_id}-{command.turn}")
+        task = asyncio.create_task(turn(), name=f"model-{session_id}-{command.turn}",
+                                   context=session_context(session_id))
         holder["task"] = task
         self._models[session_id] = task
         task.add_done_callback(lambda done: self._model_done(session_id, done))

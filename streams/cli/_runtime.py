@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from rich.console import Console
 
 from async_toolformer.schemas.exceptions import ToolformerError
+from async_toolformer.streams.worker.logs import log_handler
 
 T = TypeVar("T")
 
@@ -30,8 +31,12 @@ def set_debug(on: bool) -> None:
     """``--debug``: tracebacks and DEBUG logs; else ``TOOLFORMER_LOG_LEVEL`` (WARNING)."""
     _debug["on"] = on
     level = "DEBUG" if on else os.environ.get("TOOLFORMER_LOG_LEVEL", "WARNING").upper()
+    try:  # TOOLFORMER_LOG_FORMAT: text (default) or json, one object a line
+        handler = log_handler(os.environ.get("TOOLFORMER_LOG_FORMAT", "text"))
+    except ValueError as exc:
+        fail(str(exc))
     logging.basicConfig(level=level if level in logging.getLevelNamesMapping() else "WARNING",
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+                        handlers=[handler])
     if not on:  # its connection errors reach the user as one clear line instead
         logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
 

@@ -24,6 +24,7 @@ from prometheus_client import CollectorRegistry
 
 from async_toolformer.agents.executor import CallExecutor, CallLimits
 from async_toolformer.agents.executor.agent import ExecutorAgent, ResultPublisher
+from async_toolformer.agents.log_context import bind_worker
 from async_toolformer.agents.sessions.scoring import load_scorers
 from async_toolformer.agents.tools import ToolRegistry, load_tools
 from async_toolformer.streams.kafka.app import ToolformerApp, create_app
@@ -151,6 +152,7 @@ def _attach(app: ToolformerApp, agent: ExecutorAgent, catalogue: TopicCatalogue,
             bootstrap: str, llm: LLMSettings, redis_parts: RedisParts) -> None:
     from async_toolformer.streams.worker.sessions import install_session_agents
 
+    bind_worker(settings.worker_id)  # the app's tasks start from this one: its logs say whose
     cancellations = app.topic(catalogue.cancellations, key_serializer="raw",
                               value_serializer="raw")
 
