@@ -158,6 +158,28 @@ class ExecutionLedger:
         """``lookup`` for each call_id, in one round trip."""
         return await self._lookup(call_ids, now_ms)
 
+    async def read_many(self, call_ids: Sequence[str], *, chunk: int = 1_000
+                        ) -> list[bytes | None]:
+        """The recorded result of each call_id, or None: plain ``MGET``s, one round trip.
+
+        For reading many records at once (a replay): no script runs, and a key that
+        is not a record yet (a lease) reads as None, as does one of a foreign type.
+        A foreign string raises :class:`LedgerEntryError`, as in ``lookup``.
+        """
+        if not call_ids:
+            return []
+        keys = [self.key(c) for c in call_ids]
+        try:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for start in range(0, len(keys), chunk):
+                    pipe.mget(keys[start:start + chunk])
+                replies: list[list[bytes | None]] = await pipe.execute()
+        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+            raise LedgerUnavailableError(_url_of(self.redis), exc) from exc
+        stored = [r for part in replies for r in part]
+        return [None if r is None else self._decode(k, r) for k, r in zip(keys, stored,
+                                                                          strict=True)]
+
     async def ping(self) -> None:
         """Raise :class:`LedgerUnavailableError` unless Redis answers."""
         await self._run("lookup", [], [], None)
