@@ -63,9 +63,14 @@ class SessionMachine:
     """Folds session events; ``catalogue`` checks proposed calls before they are dispatched."""
 
     def __init__(self, catalogue: ToolCatalogue, *,
-                 scorer_for: Callable[[str], Scorer] = resolve_scorer) -> None:
+                 scorer_for: Callable[[str], Scorer] = resolve_scorer,
+                 default_deadline_s: float | None = None) -> None:
+        """``default_deadline_s``: the deadline of a session that sets none, so a session
+        whose model or tools never answer still ends (the worker's
+        ``TOOLFORMER_SESSION_DEADLINE_S``)."""
         self._catalogue = catalogue
         self._scorer_for = scorer_for
+        self._default_deadline_s = default_deadline_s
 
     def apply(self, state: SessionState | None, event: SessionEvent) -> Step:
         if isinstance(event, SessionStarted):
@@ -124,6 +129,8 @@ class SessionMachine:
         state = SessionState(request=event, history=initial_messages(event))
         commands: list[Command] = []
         deadline = event.options.session_deadline_s
+        if deadline is None:
+            deadline = self._default_deadline_s
         if deadline is not None:
             state.deadline_at = event.started_at + timedelta(seconds=deadline)
             commands.append(ArmTimer(event.session_id, "session", None, state.deadline_at))

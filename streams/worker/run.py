@@ -164,4 +164,5 @@ def _attach(app: ToolformerApp, agent: ExecutorAgent, catalogue: TopicCatalogue,
     install_session_agents(app, catalogue=catalogue, publisher=publisher, registry=registry,
                            bootstrap_servers=bootstrap, worker_id=settings.worker_id,
                            default_timeout_s=settings.default_timeout_s, llm=llm,
-                           ledger=redis_parts.ledger, limiter=redis_parts.limiter)
+                           ledger=redis_parts.ledger, limiter=redis_parts.limiter,
+                           session_deadline_s=settings.session_deadline_s)

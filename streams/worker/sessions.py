@@ -40,7 +40,8 @@ def install_session_agents(app: ToolformerApp, *, catalogue: TopicCatalogue,
                            publisher: KafkaPublisher, registry: ToolRegistry,
                            bootstrap_servers: str, worker_id: str, llm: LLMSettings,
                            default_timeout_s: float = 30.0, ledger: Ledger | None = None,
-                           limiter: RateLimiter | None = None) -> SessionAgent:
+                           limiter: RateLimiter | None = None,
+                           session_deadline_s: float | None = None) -> SessionAgent:
     """Register the session agents on ``app``; they run while the app runs (models: ``llm``)."""
     import_sdks()
     tools = RegistryCatalogue(registry, default_timeout_s=default_timeout_s)
@@ -52,7 +53,8 @@ def install_session_agents(app: ToolformerApp, *, catalogue: TopicCatalogue,
                                  worker_id)
     guard = (LedgerTurnGuard(ledger, limiter, providers, worker_id=worker_id)
              if ledger is not None or limiter is not None else None)
-    runtime = SessionRuntime(SessionMachine(tools), outbox, providers, topics, journal,
+    machine = SessionMachine(tools, default_deadline_s=session_deadline_s)
+    runtime = SessionRuntime(machine, outbox, providers, topics, journal,
                              guard=guard)
     agent = SessionAgent(runtime=runtime, catalogue=tools, outbox=outbox, worker_id=worker_id)
     closed: list[bool] = []

@@ -62,6 +62,10 @@ class Settings(BaseSettings):
     max_timeout_s: float = Field(
         default=300.0, gt=0, allow_inf_nan=False,
         description="Longest timeout of any call: a call's or tool's own is clamped to it.")
+    session_deadline_s: float = Field(
+        default=900.0, gt=0, allow_inf_nan=False,
+        description="Deadline of a session that sets none (session_deadline_s), so a session "
+                    "whose model or tools never answer still ends.")
     fetch_max_wait_ms: int = Field(
         default=5, ge=0, description="How long a fetch waits for data (Faust hard-codes 1500)."
     )
