@@ -56,14 +56,37 @@ def ratelimit(as_json: JsonFlag = False) -> None:
 @bench_app.command("session")
 def session(
     as_json: JsonFlag = False,
-    repeats: Annotated[int, typer.Option(min=1, help="Runs of each scenario.")] = 3,
+    repeats: Annotated[int, typer.Option(min=1, help="Runs of each scenario (rounds of each "
+                                               "level with --concurrency).")] = 3,
+    concurrency: Annotated[str | None, typer.Option(
+        help="Sessions at once from one client, a list such as 1,10,100,300: efficiency "
+             "p50/p10, sessions/s and CPU per session at each level.")] = None,
 ) -> None:
     """Four agent workloads with a scripted model: sequential vs the system vs ideal."""
+    if concurrency is not None:
+        from async_toolformer.streams.devtools.bench.session_load import bench_session_load
+
+        levels = _levels(concurrency)
+        with console.status(f"benchmarking {', '.join(map(str, levels))} sessions at once ..."):
+            report = run(bench_session_load(Settings(), levels, repeats=repeats))
+        print_report(report, as_json=as_json)
+        return
     from async_toolformer.streams.devtools.bench.session import bench_session
 
     with console.status("benchmarking sessions (about two minutes) ..."):
         report = run(bench_session(Settings(), repeats=repeats))
     print_report(report, as_json=as_json)
+
+
+def _levels(text: str) -> list[int]:
+    try:
+        levels = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        levels = []
+    if not levels or min(levels) < 1:
+        raise typer.BadParameter(f"{text!r}: give positive whole numbers, like 1,10,100",
+                                 param_hint="--concurrency")
+    return levels
 
 
 bench_app.command("replay")(replay_cmd.bench)

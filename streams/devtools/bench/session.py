@@ -44,11 +44,12 @@ from async_toolformer.agents.tools import load_tools
 from async_toolformer.streams.client import SessionClient
 from async_toolformer.streams.devtools.fakellm import FakeLLMServer
 from async_toolformer.streams.devtools.stack import DevStack
+from async_toolformer.streams.kafka.security import KafkaSecurity
 from async_toolformer.streams.worker.llm_settings import LLMSettings
 from async_toolformer.streams.worker.run import run_worker
 from async_toolformer.streams.worker.settings import Settings
 
-__all__ = ["SCENARIOS", "bench_session"]
+__all__ = ["SCENARIOS", "bench_script", "bench_session", "run_sequential"]
 
 SCENARIOS: dict[str, list[list[int]]] = {
     "web_search": [[120, 60, 140, 80, 100]],
@@ -64,7 +65,7 @@ _TIMING = {"latency_ms": 150, "token_delay_ms": 40, "chunk_chars": 16}
 (fewer, larger chunks keep the scripted server's per-chunk timer overshoot small)."""
 
 
-def _script() -> dict[str, Any]:
+def bench_script() -> dict[str, Any]:
     conversations = {}
     for name, turns in SCENARIOS.items():
         scripted: list[dict[str, Any]] = [
@@ -85,7 +86,7 @@ async def bench_session(settings: Settings | None = None, *, repeats: int = 3,
     """
     async with contextlib.AsyncExitStack() as stack:
         services = await stack.enter_async_context(DevStack(settings or Settings()))
-        server = await stack.enter_async_context(FakeLLMServer(_script()))
+        server = await stack.enter_async_context(FakeLLMServer(bench_script()))
         provider = await stack.enter_async_context(
             OpenAIChatProvider(server.base_url, "bench", "unused", max_retries=0))
         client = await stack.enter_async_context(
@@ -94,7 +95,7 @@ async def bench_session(settings: Settings | None = None, *, repeats: int = 3,
         scenarios: dict[str, dict[str, float]] = {}
         streaming_total = plain_total = 0.0
         for name in SCENARIOS:
-            baseline = [await _sequential(provider, name) for _ in range(repeats)]
+            baseline = [await run_sequential(provider, name) for _ in range(repeats)]
             system: list[float] = []
             plain: list[float] = []
             for _ in range(repeats):  # interleaved, so drift hits both modes alike
@@ -113,7 +114,7 @@ async def bench_session(settings: Settings | None = None, *, repeats: int = 3,
             "non_streaming_ms": round(plain_total, 1)}
 
 
-async def _sequential(provider: OpenAIChatProvider, name: str) -> tuple[float, float]:
+async def run_sequential(provider: OpenAIChatProvider, name: str) -> tuple[float, float]:
     """(wall ms, ideal ms): the model's turns, each call awaited after the previous one."""
     messages: list[ProviderMessage] = [UserMessage(f"[script:{name}] {uuid.uuid4().hex}")]
     ideal_ms = 0.0
@@ -165,7 +166,8 @@ async def _worker_and_client(services: Settings, server: FakeLLMServer
                                             on_started=ready.set_result, llm=llm))
     await asyncio.wait_for(ready, 60)
     try:
-        async with SessionClient(bootstrap, topic_prefix=settings.topic_prefix) as client:
+        async with SessionClient(bootstrap, topic_prefix=settings.topic_prefix,
+                                 security=KafkaSecurity.from_settings(settings)) as client:
             yield client
     finally:
         stop.set()
