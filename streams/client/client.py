@@ -6,15 +6,18 @@
             ToolCallRequested(call_id="c2", session_id="s1", tool="echo", arguments={"x": 1}),
         ])
 
-Results are read only from the partition each session's key maps to, and
-deduplicated by ``call_id``: a worker that died after publishing a result but
-before committing may publish it again, and the caller sees it once.
+Results are read only from the partition each session's key maps to, by one
+follower per partition shared by every call batch of the client
+(``streams/client/follower.py``), and deduplicated by ``call_id``: a worker that
+died after publishing a result but before committing may publish it again, and
+the caller sees it once.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from collections.abc import AsyncIterator, Iterable
 from types import TracebackType
 
@@ -25,23 +28,42 @@ from async_toolformer.schemas import (
     ToolCallRequested,
     encode,
 )
+from async_toolformer.streams.client.demux import Waiter
+from async_toolformer.streams.client.follower import TopicFollowers
 from async_toolformer.streams.client.partitioning import partition_for
-from async_toolformer.streams.client.reader import PartitionReader, decode_result
+from async_toolformer.streams.client.reader import (
+    ConsumerFactory,
+    decode_result,
+    reading_consumer,
+)
 from async_toolformer.streams.exceptions import ResultTimeoutError
 from async_toolformer.streams.kafka.publisher import KafkaPublisher
+from async_toolformer.streams.kafka.security import PLAINTEXT, KafkaSecurity
 from async_toolformer.streams.kafka.topics import TopicCatalogue
 
 
 class ToolformerClient:
-    """Publishes calls and cancellations; follows the result partitions of its sessions."""
+    """Publishes calls and cancellations; follows the result partitions of its sessions.
 
-    def __init__(self, bootstrap_servers: str, *, topic_prefix: str = "toolformer.") -> None:
+    ``follower_idle_s``: how long a partition's follower outlives its last
+    waiter. ``consumer_factory`` makes the client's consumers (one per followed
+    partition, plus one per history read by :meth:`follow`). ``security``: TLS and
+    SASL of its producer and consumers (``KafkaSecurity.from_settings``).
+    """
+
+    def __init__(self, bootstrap_servers: str, *, topic_prefix: str = "toolformer.",
+                 follower_idle_s: float = 10.0,
+                 consumer_factory: ConsumerFactory | None = None,
+                 security: KafkaSecurity = PLAINTEXT) -> None:
         self._bootstrap = bootstrap_servers
         self.topics = TopicCatalogue(topic_prefix)
-        self._publisher = KafkaPublisher(bootstrap_servers, client_id="toolformer-client")
-        self._readers: dict[int, PartitionReader[ToolCallCompleted]] = {}
-        self._reader_lock = asyncio.Lock()
-        self._waiters: dict[str, asyncio.Future[ToolCallCompleted]] = {}
+        self._publisher = KafkaPublisher(bootstrap_servers, client_id="toolformer-client",
+                                         security=security)
+        self._followers = TopicFollowers(
+            self.topics.results, decode_result,
+            consumer_factory or functools.partial(reading_consumer, bootstrap_servers,
+                                                  security=security),
+            idle_s=follower_idle_s)
         self._partitions: int | None = None
 
     async def __aenter__(self) -> ToolformerClient:
@@ -53,9 +75,7 @@ class ToolformerClient:
         await self.close()
 
     async def close(self) -> None:
-        for reader in self._readers.values():
-            await reader.stop()
-        self._readers.clear()
+        await self._followers.close()
         await self._publisher.stop()
 
     async def submit(self, calls: Iterable[ToolCallRequested]) -> None:
@@ -70,28 +90,26 @@ class ToolformerClient:
                   timeout_s: float = 60.0) -> list[ToolCallCompleted]:
         """Run calls in parallel; return their results in request order."""
         batch = list(calls)
-        futures = await self._dispatch(batch)
-        try:
-            async with asyncio.timeout(timeout_s):
-                return list(await asyncio.gather(*futures))
-        except TimeoutError:
-            raise self._timeout(batch, timeout_s) from None
-        finally:
-            self._abandon(batch)
+        async with self._awaiting(batch) as futures:
+            await self.submit(batch)
+            try:
+                async with asyncio.timeout(timeout_s):
+                    return list(await asyncio.gather(*futures))
+            except TimeoutError:
+                raise self._timeout(batch, futures, timeout_s) from None
 
     async def stream(self, calls: Iterable[ToolCallRequested], *,
                      timeout_s: float = 60.0) -> AsyncIterator[ToolCallCompleted]:
         """Run calls in parallel; yield each result as soon as it arrives."""
         batch = list(calls)
-        futures = await self._dispatch(batch)
-        try:
-            async with asyncio.timeout(timeout_s):
-                for next_done in asyncio.as_completed(futures):
-                    yield await next_done
-        except TimeoutError:
-            raise self._timeout(batch, timeout_s) from None
-        finally:
-            self._abandon(batch)
+        async with self._awaiting(batch) as futures:
+            await self.submit(batch)
+            try:
+                async with asyncio.timeout(timeout_s):
+                    for next_done in asyncio.as_completed(futures):
+                        yield await next_done
+            except TimeoutError:
+                raise self._timeout(batch, futures, timeout_s) from None
 
     async def cancel_branch(self, session_id: str, branch_id: str,
                             reason: str = "cancelled by the client") -> None:
@@ -112,10 +130,10 @@ class ToolformerClient:
         With ``follow=False`` it stops after ``idle_s`` seconds without a new result.
         """
         queue: asyncio.Queue[ToolCallCompleted] = asyncio.Queue()
-        partition = partition_for(session_id, await self._partition_count())
-        reader = PartitionReader(self._bootstrap, self.topics.results, partition,
-                                 queue.put_nowait, decode=decode_result, from_beginning=True)
-        await reader.start()
+        follower = self._followers.follower(
+            partition_for(session_id, await self._partition_count()))
+        waiter = await follower.subscribe(session_id.encode(), queue.put_nowait,
+                                          from_beginning=True)
         seen: set[str] = set()
         try:
             while True:
@@ -128,48 +146,47 @@ class ToolformerClient:
                     seen.add(result.call_id)
                     yield result
         finally:
-            await reader.stop()
+            follower.unsubscribe(waiter)
 
-    async def _dispatch(self, batch: list[ToolCallRequested]
-                        ) -> list[asyncio.Future[ToolCallCompleted]]:
+    @contextlib.asynccontextmanager
+    async def _awaiting(self, batch: list[ToolCallRequested]
+                        ) -> AsyncIterator[list[asyncio.Future[ToolCallCompleted]]]:
+        """A future per call, resolved by the first result of its call_id (in request order).
+
+        The batch's sessions are subscribed to before the caller publishes, so
+        no result can come before its waiter (see ``follower.py``).
+        """
         ids = [call.call_id for call in batch]
         if len(set(ids)) != len(ids):
             raise ValueError("call_id must be unique within one batch")
         loop = asyncio.get_running_loop()
-        futures = []
-        for call in batch:
-            future = self._waiters.get(call.call_id)
-            if future is None:
-                future = self._waiters[call.call_id] = loop.create_future()
-            futures.append(future)
-        count = await self._partition_count()
-        for partition in {partition_for(call.session_id, count) for call in batch}:
-            await self._ensure_reader(partition)
-        await self.submit(batch)
-        return futures
+        futures = {call_id: loop.create_future() for call_id in ids}
 
-    async def _ensure_reader(self, partition: int) -> None:
-        async with self._reader_lock:
-            if partition not in self._readers:
-                reader = PartitionReader(self._bootstrap, self.topics.results, partition,
-                                         self._deliver, decode=decode_result)
-                await reader.start()
-                self._readers[partition] = reader
-
-    def _deliver(self, result: ToolCallCompleted) -> None:
-        future = self._waiters.get(result.call_id)
-        if future is not None and not future.done():
-            future.set_result(result)
-
-    def _abandon(self, batch: list[ToolCallRequested]) -> None:
-        for call in batch:
-            future = self._waiters.pop(call.call_id, None)
+        def deliver(result: ToolCallCompleted) -> None:
+            future = futures.get(result.call_id)
             if future is not None and not future.done():
-                future.cancel()
+                future.set_result(result)
 
-    def _timeout(self, batch: list[ToolCallRequested], timeout_s: float) -> ResultTimeoutError:
-        missing = [c.call_id for c in batch
-                   if not (f := self._waiters.get(c.call_id)) or not f.done()]
+        count = await self._partition_count() if batch else 1
+        waiters: list[tuple[int, Waiter[ToolCallCompleted]]] = []
+        try:
+            for session_id in dict.fromkeys(call.session_id for call in batch):
+                partition = partition_for(session_id, count)
+                waiters.append((partition, await self._followers.follower(partition).subscribe(
+                    session_id.encode(), deliver)))
+            yield [futures[call_id] for call_id in ids]
+        finally:
+            for partition, waiter in waiters:
+                self._followers.follower(partition).unsubscribe(waiter)
+            for future in futures.values():
+                if not future.done():
+                    future.cancel()
+
+    def _timeout(self, batch: list[ToolCallRequested],
+                 futures: list[asyncio.Future[ToolCallCompleted]],
+                 timeout_s: float) -> ResultTimeoutError:
+        missing = [call.call_id for call, future in zip(batch, futures, strict=True)
+                   if not future.done()]
         shown = ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else "")
         return ResultTimeoutError(
             f"{len(missing)} of {len(batch)} results did not arrive within {timeout_s:g}s "

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from types import TracebackType
@@ -25,24 +26,41 @@ from async_toolformer.schemas import (
     SessionFailed,
     SessionOptions,
     SessionStarted,
+    decode_session_event,
     encode,
 )
-from async_toolformer.streams.client import partition_for
 from async_toolformer.streams.client.exceptions import SessionFailedError, SessionTimeoutError
-from async_toolformer.streams.client.follower import journal_follower
+from async_toolformer.streams.client.follower import TopicFollowers
+from async_toolformer.streams.client.partitioning import partition_for
+from async_toolformer.streams.client.reader import ConsumerFactory, reading_consumer
 from async_toolformer.streams.kafka.publisher import KafkaPublisher
+from async_toolformer.streams.kafka.security import PLAINTEXT, KafkaSecurity
 from async_toolformer.streams.kafka.topics import TopicCatalogue
 
 __all__ = ["SessionClient"]
 
 
 class SessionClient:
-    """Publishes session requests on ``sessions``; follows ``session-events`` for the answers."""
+    """Publishes session requests on ``sessions``; follows ``session-events`` for the answers.
 
-    def __init__(self, bootstrap_servers: str, *, topic_prefix: str = "toolformer.") -> None:
+    Sessions at once share one follower per partition (``streams/client/follower.py``):
+    starting a session costs no consumer once its partition is followed.
+    ``follower_idle_s``, ``consumer_factory`` and ``security`` as for ``ToolformerClient``.
+    """
+
+    def __init__(self, bootstrap_servers: str, *, topic_prefix: str = "toolformer.",
+                 follower_idle_s: float = 10.0,
+                 consumer_factory: ConsumerFactory | None = None,
+                 security: KafkaSecurity = PLAINTEXT) -> None:
         self._bootstrap = bootstrap_servers
         self.topics = TopicCatalogue(topic_prefix)
-        self._publisher = KafkaPublisher(bootstrap_servers, client_id="toolformer-sessions")
+        self._publisher = KafkaPublisher(bootstrap_servers, client_id="toolformer-sessions",
+                                         security=security)
+        self._followers = TopicFollowers(
+            self.topics.session_events, decode_session_event,
+            consumer_factory or functools.partial(reading_consumer, bootstrap_servers,
+                                                  security=security),
+            idle_s=follower_idle_s)
         self._partitions: int | None = None
 
     async def __aenter__(self) -> SessionClient:
@@ -51,6 +69,7 @@ class SessionClient:
 
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                         tb: TracebackType | None) -> None:
+        await self._followers.close()
         await self._publisher.stop()
 
     async def run_session(self, prompt: str | None = None, *, tools: Iterable[str] = (),
@@ -87,13 +106,14 @@ class SessionClient:
                      ) -> AsyncIterator[SessionEvent]:
         """A session's journal events up to its end (``from_beginning``: its whole history).
 
-        ``before`` is awaited once the follower is in place (it sends the request).
+        ``before`` is awaited once the session is subscribed to (it sends the request):
+        every event published after that is seen.
         """
         queue: asyncio.Queue[SessionEvent] = asyncio.Queue()
-        partition = partition_for(session_id, await self._partition_count())
-        follower = journal_follower(self._bootstrap, self.topics.session_events, partition,
-                                   queue.put_nowait, from_beginning=from_beginning)
-        await follower.start()
+        follower = self._followers.follower(
+            partition_for(session_id, await self._partition_count()))
+        waiter = await follower.subscribe(session_id.encode(), queue.put_nowait,
+                                          from_beginning=from_beginning)
         try:
             if before is not None:
                 await before()
@@ -110,7 +130,7 @@ class SessionClient:
                 f"session {session_id} did not end within {timeout_s:g}s. Is a worker running "
                 f"on the topics {self.topics.prefix}* with the model reachable?") from None
         finally:
-            await follower.stop()
+            follower.unsubscribe(waiter)
 
     async def cancel(self, session_id: str, reason: str = "cancelled by the client") -> None:
         """End a running session: its calls are cancelled and it fails with ``cancelled``."""
