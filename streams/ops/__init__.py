@@ -12,8 +12,16 @@
     print(report.summary())
 """
 
-from async_toolformer.streams.ops.collector import collect_results
-from async_toolformer.streams.ops.diff import CallDiff, Verdict, compare, diff_results, tally
+from async_toolformer.streams.ops.collector import collect_results, collect_wires
+from async_toolformer.streams.ops.diff import (
+    CallDiff,
+    Verdict,
+    compare,
+    compare_wires,
+    diff_results,
+    diff_wires,
+    tally,
+)
 from async_toolformer.streams.ops.exceptions import (
     RangeError,
     ReplayError,
@@ -43,8 +51,11 @@ __all__ = [
     "UnknownTopicError",
     "Verdict",
     "collect_results",
+    "collect_wires",
     "compare",
+    "compare_wires",
     "diff_results",
+    "diff_wires",
     "plan_replay",
     "read_range",
     "replay",

@@ -1,10 +1,12 @@
 """``toolformer replay``: copy a range of ``calls`` to a replay prefix and serve it there.
 
-The steps, in order: plan the names (:mod:`.plan`); start the replay's worker
-(unless external ones serve it); copy the selected records, byte for byte and
-partition for partition, to the replay's ``calls``; wait for one result per
-call_id on the replay's ``results``; read the first recorded result of each call
-from the live ``results``; diff them.
+The steps, in order: plan the names (:mod:`.plan`); read the selected records
+and, against the live ledger, answer every call already recorded by publishing
+its record to the replay's ``results`` in bulk (:mod:`.copier`); copy the others,
+byte for byte and partition for partition, to the replay's ``calls`` for a worker
+(started here at the first such call, unless external ones serve it) and wait
+for their results; read the first recorded result of each call from the live
+``results``; diff them.
 """
 
 from __future__ import annotations
@@ -16,17 +18,17 @@ import time
 from dataclasses import dataclass, field
 
 from async_toolformer.agents.tools import ToolRegistry, load_tools
-from async_toolformer.schemas import SchemaError, ToolCallRequested, decode_as
 from async_toolformer.streams.client import partition_for
 from async_toolformer.streams.kafka.publisher import KafkaPublisher
 from async_toolformer.streams.kafka.topics import ensure_topics
-from async_toolformer.streams.ops.collector import collect_results
-from async_toolformer.streams.ops.diff import diff_results
+from async_toolformer.streams.ops.collector import collect_wires
+from async_toolformer.streams.ops.copier import CopiedCalls, copy_calls
+from async_toolformer.streams.ops.diff import diff_wires
 from async_toolformer.streams.ops.exceptions import ReplayError, UnguardedReplayError
-from async_toolformer.streams.ops.log_reader import read_range
 from async_toolformer.streams.ops.plan import ReplayPlan, plan_replay
 from async_toolformer.streams.ops.report import ReplayObserver, ReplayReport, SilentObserver
 from async_toolformer.streams.ops.selection import RecordRange
+from async_toolformer.streams.redis.ledger import ExecutionLedger
 from async_toolformer.streams.worker.run import run_worker
 from async_toolformer.streams.worker.settings import Settings
 
@@ -58,35 +60,73 @@ async def replay(settings: Settings, options: ReplayOptions, *,
     plan = plan_replay(settings, fresh=options.fresh, replay_id=options.replay_id)
     report = ReplayReport(plan, options.selection)
     started = time.monotonic()
-    stop = asyncio.Event()
-    worker: asyncio.Task[None] | None = None
+    workers = _Workers(settings, plan, options, registry)
+    ledger = (ExecutionLedger.from_url(redis_url, namespace=plan.ledger_namespace)
+              if redis_url is not None and not plan.fresh else None)
     try:
         partitions = await _prepare_topics(bootstrap, plan, settings)
-        plan = report.plan = dataclasses.replace(plan, partitions=partitions)
+        plan = report.plan = workers.plan = dataclasses.replace(plan, partitions=partitions)
         seen.planned(plan)
-        if not options.external:
-            worker = asyncio.create_task(run_worker(
-                plan.worker_settings(settings).model_copy(update={"metrics_port": None}),
-                stop, registry=registry or load_tools(settings.tools), grace_s=2.0))
-        call_ids, sessions = await _copy(bootstrap, plan, options, report, seen)
-        seen.submitted(len(call_ids))
-        collecting = asyncio.create_task(collect_results(
-            bootstrap, plan.target.results, wanted=call_ids, idle_s=None,
-            timeout_s=options.timeout_s, on_result=lambda _: seen.answered(1)))
-        await _first_of(collecting, worker)
-        new = collecting.result()
-        old = await collect_results(
-            bootstrap, plan.source.results, wanted=call_ids, idle_s=options.idle_s,
+        if plan.fresh:
+            workers.start()  # every call runs again: let the worker join while copying
+        copied = await copy_calls(bootstrap, plan, options.selection, idle_s=options.idle_s,
+                                  report=report, seen=seen, ledger=ledger,
+                                  on_copied=workers.start)
+        seen.submitted(len(copied.call_ids))
+        seen.answered(len(copied.reemitted))
+        new = await _served(bootstrap, plan, options, copied, workers=workers, seen=seen)
+        old = await collect_wires(
+            bootstrap, plan.source.results, wanted=copied.call_ids, idle_s=options.idle_s,
             timeout_s=options.timeout_s,
-            partitions={partition_for(s, partitions) for s in sessions})
-        report.diffs = diff_results(call_ids, old, new)
+            partitions={partition_for(s, partitions) for s in copied.sessions})
+        report.diffs = diff_wires(copied.call_ids, old, new)
     finally:
-        stop.set()
-        if worker is not None and not worker.done():
-            with contextlib.suppress(asyncio.CancelledError):
-                await worker
+        await workers.stop()
+        if ledger is not None:
+            await ledger.aclose()
     report.seconds = time.monotonic() - started
     return report
+
+
+class _Workers:
+    """The replay's own worker: started only once a call needs one, unless ``external``."""
+
+    def __init__(self, settings: Settings, plan: ReplayPlan, options: ReplayOptions,
+                 registry: ToolRegistry | None) -> None:
+        self.plan = plan
+        self._settings = settings
+        self._external = options.external
+        self._registry = registry
+        self._stop = asyncio.Event()
+        self.task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        if self._external or self.task is not None:
+            return
+        self.task = asyncio.create_task(run_worker(
+            self.plan.worker_settings(self._settings).model_copy(update={"metrics_port": None}),
+            self._stop, registry=self._registry or load_tools(self._settings.tools),
+            grace_s=2.0))
+
+    async def stop(self) -> None:
+        self._stop.set()
+        if self.task is not None and not self.task.done():
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.task
+
+
+async def _served(bootstrap: str, plan: ReplayPlan, options: ReplayOptions,
+                  copied: CopiedCalls, *, workers: _Workers, seen: ReplayObserver
+                  ) -> dict[str, bytes]:
+    """The new result of each call: re-emitted from the ledger, or a worker's."""
+    waiting = [c for c in copied.to_workers if c not in copied.reemitted]
+    if not waiting:
+        return copied.reemitted
+    collecting = asyncio.create_task(collect_wires(
+        bootstrap, plan.target.results, wanted=waiting, idle_s=None,
+        timeout_s=options.timeout_s, on_result=lambda _: seen.answered(1)))
+    await _first_of(collecting, workers.task)
+    return {**collecting.result(), **copied.reemitted}
 
 
 async def _prepare_topics(bootstrap: str, plan: ReplayPlan, settings: Settings) -> int:
@@ -97,35 +137,6 @@ async def _prepare_topics(bootstrap: str, plan: ReplayPlan, settings: Settings) 
     await ensure_topics(bootstrap, plan.target, partitions=partitions,
                         replication_factor=settings.replication_factor)
     return partitions
-
-
-async def _copy(bootstrap: str, plan: ReplayPlan, options: ReplayOptions, report: ReplayReport,
-                seen: ReplayObserver) -> tuple[list[str], set[str]]:
-    """Copy the selected calls; return their distinct call_ids (in order) and sessions."""
-    call_ids: dict[str, None] = {}
-    sessions: set[str] = set()
-    async with KafkaPublisher(bootstrap, client_id="toolformer-replay") as publisher:
-        records = read_range(bootstrap, plan.source.calls, options.selection,
-                             idle_s=options.idle_s)
-        async with contextlib.aclosing(records):
-            async for batch in records:
-                deliveries = []
-                for record in batch:
-                    report.records_read += 1
-                    try:
-                        call = decode_as(ToolCallRequested, record.value)
-                    except SchemaError:
-                        report.not_calls += 1
-                        continue
-                    if call.call_id in call_ids:
-                        report.repeated_call_ids += 1
-                    call_ids[call.call_id] = None
-                    sessions.add(call.session_id)
-                    deliveries.append(await publisher.enqueue(
-                        plan.target.calls, record.key, record.value, partition=record.partition))
-                await asyncio.gather(*deliveries)
-                seen.copied(len(batch))
-    return list(call_ids), sessions
 
 
 async def _first_of(collecting: asyncio.Task[object], worker: asyncio.Task[None] | None) -> None:
