@@ -12,6 +12,7 @@ from async_toolformer.streams.cli import replay as replay_cmd
 from async_toolformer.streams.cli._runtime import errors, set_debug, settings_error
 from async_toolformer.streams.cli.ask import ask
 from async_toolformer.streams.cli.bench import bench_app
+from async_toolformer.streams.cli.console import console as console_cmd
 from async_toolformer.streams.cli.fakellm import fake_llm
 from async_toolformer.streams.cli.limits import limits_app
 from async_toolformer.streams.cli.schemas_cmd import schemas_app
@@ -45,6 +46,7 @@ app.command()(ask)
 app.command()(replay_cmd.replay)
 app.command()(replay_cmd.history)
 app.command()(replay_cmd.status)
+app.command("console")(console_cmd)
 
 
 def main() -> None:

@@ -42,9 +42,13 @@ def test_a_line_is_json_with_the_bound_call_and_worker() -> None:
     worker.var.reset(worker)
 
 
+def _fail() -> None:
+    raise ValueError("boom\nsecond line")
+
+
 def test_a_line_without_context_leaves_the_fields_out_and_keeps_the_exception() -> None:
     try:
-        raise ValueError("boom\nsecond line")
+        _fail()
     except ValueError as exc:
         line = JsonLogFormatter().format(_record("failed", exc=exc))
     assert "\n" not in line
@@ -56,6 +60,7 @@ def test_a_line_without_context_leaves_the_fields_out_and_keeps_the_exception() 
 def test_the_format_is_text_or_json_and_nothing_else() -> None:
     assert isinstance(log_formatter(" JSON "), JsonLogFormatter)
     assert not isinstance(log_formatter("text"), JsonLogFormatter)
+    assert isinstance(log_handler("json").formatter, JsonLogFormatter)
     with pytest.raises(ValueError, match="TOOLFORMER_LOG_FORMAT must be one of text, json"):
         log_formatter("xml")
 
@@ -64,8 +69,8 @@ def test_the_format_is_text_or_json_and_nothing_else() -> None:
 def json_lines() -> Iterator[io.StringIO]:
     """What the test tools log, as the JSON handler writes it."""
     stream = io.StringIO()
-    handler = log_handler("json")
-    handler.setStream(stream)
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(log_formatter("json"))
     tools_logger = logging.getLogger("tests.console.tools")
     tools_logger.addHandler(handler)
     tools_logger.setLevel(logging.INFO)
