@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import re
 import signal
 from collections.abc import Coroutine
 from typing import Any, NoReturn, TypeVar
@@ -13,15 +14,19 @@ import typer
 from aiokafka.errors import KafkaError
 from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 
 from async_toolformer.schemas.exceptions import ToolformerError
 from async_toolformer.streams.worker.logs import log_handler
+from async_toolformer.streams.worker.secret_values import redact_url
 
 T = TypeVar("T")
 
 console = Console()
 errors = Console(stderr=True)
 _debug = {"on": False}
+
+_SECRET_NAME = re.compile(r"PASSWORD|API_KEY|SECRET|TOKEN", re.IGNORECASE)
 
 # Ours (one root), bad settings, and what the OS and the Kafka client raise when unreachable.
 EXPECTED_ERRORS = (ToolformerError, ValidationError, OSError, KafkaError)
@@ -42,7 +47,7 @@ def set_debug(on: bool) -> None:
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
-    errors.print(f"[bold red]error:[/] {message}", highlight=False)
+    errors.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
     raise typer.Exit(code)
 
 
@@ -70,9 +75,16 @@ def settings_error(exc: ValidationError) -> str:
     parts = []
     for error in exc.errors(include_url=False)[:3]:
         field = str(error["loc"][0]) if error["loc"] else "settings"
-        name = {"kafka_bootstrap_servers": "KAFKA_BOOTSTRAP_SERVERS",
-                "redis_url": "REDIS_URL"}.get(field, f"TOOLFORMER_{field.upper()}")
-        parts.append(f"{name}: {error['msg']} (got {error.get('input')!r})")
+        name = field if field.isupper() else {  # an alias is the variable's own name
+            "kafka_bootstrap_servers": "KAFKA_BOOTSTRAP_SERVERS",
+            "redis_url": "REDIS_URL"}.get(field, f"TOOLFORMER_{field.upper()}")
+        if not error["loc"] or _SECRET_NAME.search(name):  # never echo a secret
+            parts.append(f"{name}: {error['msg']}")
+            continue
+        shown = error.get("input")
+        if name.endswith("REDIS_URL") and isinstance(shown, str):
+            shown = redact_url(shown)
+        parts.append(f"{name}: {error['msg']} (got {shown!r})")
     return "invalid setting " + "; ".join(parts)
 
 

@@ -13,8 +13,10 @@ from typing import Annotated, Any
 
 import orjson
 import typer
+from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
+from rich.text import Text
 
 from async_toolformer.agents.tools import default_registry, load_tools
 from async_toolformer.schemas import (
@@ -30,6 +32,7 @@ from async_toolformer.schemas import (
 )
 from async_toolformer.streams.cli._runtime import console, fail, run
 from async_toolformer.streams.client import SessionClient, SessionFailedError
+from async_toolformer.streams.kafka.security import KafkaSecurity
 from async_toolformer.streams.worker.settings import Settings
 
 __all__ = ["ask", "show_event", "timings_table", "tool_names"]
@@ -60,7 +63,8 @@ def ask(
                                "max_turns": max_turns, "session_deadline_s": deadline}
 
     async def main() -> SessionCompleted:
-        async with SessionClient(bootstrap, topic_prefix=settings.topic_prefix) as client:
+        async with SessionClient(bootstrap, topic_prefix=settings.topic_prefix,
+                                 security=KafkaSecurity.from_settings(settings)) as client:
             done: SessionCompleted | None = None
             async for event in client.stream_session(prompt, tools=names, options=options,
                                                      timeout_s=timeout):
@@ -77,8 +81,8 @@ def ask(
     if as_json:
         console.print_json(done.model_dump_json())
         return
-    console.print(Panel(done.answer or "(no answer)", title=f"answer ({done.stop_reason})",
-                        border_style="green"))
+    console.print(Panel(Text(done.answer or "(no answer)"),
+                        title=escape(f"answer ({done.stop_reason})"), border_style="green"))
     console.print(timings_table(done))
 
 
@@ -107,20 +111,22 @@ def show_event(event: SessionEvent) -> None:
             again = f" (attempt {attempt})" if attempt > 1 else ""
             console.print(f"[dim]turn {turn + 1}: the model is thinking{again}[/]")
         case ToolCallProposed(error=error, tool=tool) if error is not None:
-            console.print(f"  [red]✗[/] {tool}: {error}")
+            console.print(f"  [red]✗[/] {escape(tool)}: {escape(str(error))}")
         case ToolCallDispatched(tool=tool, call_id=call_id):
-            console.print(f"  [cyan]→[/] {tool} [dim]{call_id}[/]")
+            console.print(f"  [cyan]→[/] {escape(tool)} [dim]{escape(call_id)}[/]")
         case ToolResultReceived(result=result):
             style = "green" if result.ok else "yellow"
             detail = _short(result.output if result.ok else result.error)
-            console.print(f"  [{style}]←[/] {result.tool} {result.status.value} "
-                          f"{result.timings.run_ms:.0f} ms [dim]{detail}[/]")
+            console.print(f"  [{style}]←[/] {escape(result.tool)} {result.status.value} "
+                          f"{result.timings.run_ms:.0f} ms [dim]{escape(detail)}[/]")
         case BranchDecision(decision=decision, reason=reason, call_id=call_id):
-            console.print(f"  [magenta]◆[/] {call_id} {decision}: {reason}")
+            console.print(f"  [magenta]◆[/] {escape(call_id)} {escape(str(decision))}: "
+                          f"{escape(reason)}")
         case LLMTurnCompleted(llm_ms=llm_ms, tool_calls=calls):
             console.print(f"[dim]  model turn done in {llm_ms:.0f} ms, {len(calls)} calls[/]")
         case SessionFailed(reason=reason, error=error):
-            console.print(f"[bold red]session failed ({reason}):[/] {error}")
+            console.print(f"[bold red]session failed ({escape(str(reason))}):[/] "
+                          f"{escape(str(error))}")
         case _:
             pass
 

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 import orjson
 import typer
+from rich.markup import escape
 from rich.progress import Progress
 
 from async_toolformer.schemas import (
@@ -22,6 +23,7 @@ from async_toolformer.schemas import (
 from async_toolformer.streams.cli._runtime import console, fail, run
 from async_toolformer.streams.cli.render import result_json, results_table
 from async_toolformer.streams.client import ToolformerClient
+from async_toolformer.streams.kafka.security import KafkaSecurity
 from async_toolformer.streams.worker.settings import Settings
 
 SessionOption = Annotated[str | None, typer.Option("--session", "-s", help="Session id.")]
@@ -52,7 +54,8 @@ def publish(
     bootstrap, _ = settings.require_services()
 
     async def main() -> None:
-        async with ToolformerClient(bootstrap, topic_prefix=settings.topic_prefix) as client:
+        async with ToolformerClient(bootstrap, topic_prefix=settings.topic_prefix,
+                                    security=KafkaSecurity.from_settings(settings)) as client:
             if wait:
                 results = await client.run(calls, timeout_s=timeout)
                 _show(results, as_json)
@@ -64,8 +67,9 @@ def publish(
                     await client.submit(chunk)
                     bar.advance(task, len(chunk))
         sessions = sorted({c.session_id for c in calls})
-        console.print(f"published {len(calls)} calls to {settings.topic_prefix}calls "
-                      f"(sessions: {', '.join(sessions[:5])}{' ...' if len(sessions) > 5 else ''})")
+        shown = escape(", ".join(sessions[:5]))
+        console.print(f"published {len(calls)} calls to {escape(settings.topic_prefix)}calls "
+                      f"(sessions: {shown}{' ...' if len(sessions) > 5 else ''})")
 
     run(main())
 
@@ -80,7 +84,8 @@ def results(
     bootstrap, _ = settings.require_services()
 
     async def main() -> None:
-        async with ToolformerClient(bootstrap, topic_prefix=settings.topic_prefix) as client:
+        async with ToolformerClient(bootstrap, topic_prefix=settings.topic_prefix,
+                                    security=KafkaSecurity.from_settings(settings)) as client:
             stream = client.follow(session, follow=follow)
             if follow or as_json:
                 async for result in stream:
@@ -108,7 +113,8 @@ def cancel(
     bootstrap, _ = settings.require_services()
 
     async def main() -> None:
-        async with ToolformerClient(bootstrap, topic_prefix=settings.topic_prefix) as client:
+        async with ToolformerClient(bootstrap, topic_prefix=settings.topic_prefix,
+                                    security=KafkaSecurity.from_settings(settings)) as client:
             if branch is None:
                 await client.cancel_session(session, reason)
             else:

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 
 from pydantic import SecretStr
+from rich.markup import escape
 from rich.panel import Panel
 from rich.rule import Rule
 
@@ -28,8 +29,10 @@ from async_toolformer.streams.devtools.demo import (
     DemoReport,
     run_demo,
 )
+from async_toolformer.streams.kafka.security import KafkaSecurity
 from async_toolformer.streams.worker.llm_settings import LLMSettings
 from async_toolformer.streams.worker.run import run_worker
+from async_toolformer.streams.worker.secret_values import redact_url
 
 
 def demo() -> None:
@@ -47,7 +50,8 @@ def demo() -> None:
             await stack.start()
         try:
             console.print(f"Kafka at [bold]{stack.bootstrap_servers}[/] ({stack.kafka.source}), "
-                          f"Redis at [bold]{stack.redis_url}[/] ({stack.redis.source})")
+                          f"Redis at [bold]{escape(redact_url(stack.redis_url))}[/] "
+                          f"({stack.redis.source})")
             async with FakeLLMServer(DEMO_SCRIPT) as model:
                 llm = LLMSettings(llm_base_url=model.base_url, openai_api_key=SecretStr("demo"),
                                   llm_model="scripted-demo")
@@ -55,8 +59,11 @@ def demo() -> None:
                 worker = asyncio.create_task(
                     run_worker(stack.settings, stop, grace_s=2, llm=llm))
                 try:
-                    await _tool_round(stack.bootstrap_servers, requested.topic_prefix)
-                    await _session(stack.bootstrap_servers, requested.topic_prefix)
+                    security = KafkaSecurity.from_settings(stack.settings)
+                    await _tool_round(stack.bootstrap_servers, requested.topic_prefix,
+                                      security=security)
+                    await _session(stack.bootstrap_servers, requested.topic_prefix,
+                                   security=security)
                 finally:
                     stop.set()
                     with contextlib.suppress(asyncio.CancelledError):
@@ -68,9 +75,9 @@ def demo() -> None:
     run(main())
 
 
-async def _tool_round(bootstrap: str, prefix: str) -> None:
+async def _tool_round(bootstrap: str, prefix: str, *, security: KafkaSecurity) -> None:
     console.print(Rule("1. one round of tool calls"))
-    async with ToolformerClient(bootstrap, topic_prefix=prefix) as client:
+    async with ToolformerClient(bootstrap, topic_prefix=prefix, security=security) as client:
         with console.status("running 14 calls in parallel, then one by one ..."):
             report = await run_demo(client)
     _show_round(report)
@@ -88,12 +95,12 @@ def _show_round(report: DemoReport) -> None:
         title="measured", border_style="green"))
 
 
-async def _session(bootstrap: str, prefix: str) -> None:
+async def _session(bootstrap: str, prefix: str, *, security: KafkaSecurity) -> None:
     console.print(Rule("2. an LLM session (scripted OpenAI-compatible model, streamed)"))
     console.print(f"[bold]prompt:[/] {DEMO_PROMPT}")
     tools = ["get_weather", "web_search", "stock_price", "query_docs"]
     done: SessionCompleted | None = None
-    async with SessionClient(bootstrap, topic_prefix=prefix) as client:
+    async with SessionClient(bootstrap, topic_prefix=prefix, security=security) as client:
         async for event in client.stream_session(DEMO_PROMPT, tools=tools, timeout_s=120):
             show_event(event)
             if isinstance(event, SessionFailed):

@@ -25,6 +25,7 @@ from async_toolformer.streams.cli.render_history import (
     timeline_view,
 )
 from async_toolformer.streams.cli.serve import ToolsOption, settings_with
+from async_toolformer.streams.kafka.security import KafkaSecurity
 from async_toolformer.streams.kafka.topics import TopicCatalogue
 from async_toolformer.streams.ops import RangeError, RecordRange, ReplayOptions, ReplayPlan
 from async_toolformer.streams.ops import replay as run_replay
@@ -86,7 +87,8 @@ def history(
     """Rebuild one session from its calls and results: its timeline, and what ran in parallel."""
     settings = Settings()
     bootstrap, _ = settings.require_services()
-    timeline = run(read_session(bootstrap, TopicCatalogue(settings.topic_prefix), session_id))
+    timeline = run(read_session(bootstrap, TopicCatalogue(settings.topic_prefix), session_id,
+                                security=KafkaSecurity.from_settings(settings)))
     if not timeline.spans:
         fail(f"no calls or results for session {session_id!r} on {settings.topic_prefix}calls "
              f"/ {settings.topic_prefix}results")
@@ -109,7 +111,8 @@ def status(
     bootstrap, _ = settings.require_services()
     found = run(group_status(bootstrap, group or settings.group_id,
                              TopicCatalogue(settings.topic_prefix),
-                             metrics_urls=tuple(metrics or ())))
+                             metrics_urls=tuple(metrics or ()),
+                             security=KafkaSecurity.from_settings(settings)))
     if as_json:
         print(orjson.dumps(status_json(found), option=orjson.OPT_INDENT_2).decode())
         return

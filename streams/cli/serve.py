@@ -10,12 +10,15 @@ import asyncio
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.panel import Panel
 
 from async_toolformer.streams.cli._runtime import console, run, stop_on_signals
 from async_toolformer.streams.devtools.stack import DevStack
+from async_toolformer.streams.kafka.security import KafkaSecurity
 from async_toolformer.streams.worker.llm_settings import LLMSettings
 from async_toolformer.streams.worker.run import RunningWorker, run_worker
+from async_toolformer.streams.worker.secret_values import redact_url
 from async_toolformer.streams.worker.settings import Settings
 
 ToolsOption = Annotated[
@@ -61,11 +64,15 @@ def dev(tools: ToolsOption = None, metrics_port: MetricsOption = None) -> None:
         stop_on_signals(stop)
         async with DevStack(requested) as stack:
             settings = stack.settings
+            shown_url = redact_url(stack.redis_url)  # a REDIS_URL may carry a password
+            security = escape(KafkaSecurity.from_settings(settings).describe())
             console.print(Panel.fit(
-                f"Kafka bootstrap  [bold]{stack.bootstrap_servers}[/] ({stack.kafka.source})\n"
-                f"Redis            [bold]{stack.redis_url}[/] ({stack.redis.source})\n\n"
-                f"export KAFKA_BOOTSTRAP_SERVERS={stack.bootstrap_servers}\n"
-                f"export REDIS_URL={stack.redis_url}",
+                f"Kafka bootstrap  [bold]{escape(stack.bootstrap_servers)}[/] "
+                f"({stack.kafka.source}, {security})\n"
+                f"Redis            [bold]{escape(shown_url)}[/] ({stack.redis.source})\n\n"
+                f"export KAFKA_BOOTSTRAP_SERVERS={escape(stack.bootstrap_servers)}"
+                + (f"\nexport REDIS_URL={escape(shown_url)}"
+                   if shown_url == stack.redis_url else ""),
                 title="toolformer dev", border_style="cyan"))
             await run_worker(settings, stop, llm=llm,
                              on_started=lambda w: _announce(settings, w))

@@ -23,6 +23,7 @@ from async_toolformer.streams.kafka.faust_private import (
     ack_records,
     require_pinned_faust,
 )
+from async_toolformer.streams.kafka.security import KafkaSecurity
 from async_toolformer.streams.worker.settings import Settings
 
 __all__ = ["FetchedRecord", "RecordGate", "RecordTap", "ToolformerApp", "create_app"]
@@ -79,6 +80,8 @@ def create_app(settings: Settings, bootstrap_servers: str) -> ToolformerApp:
     app = ToolformerApp(
         settings.group_id,
         broker=brokers,
+        # TLS and SASL as every other client of ours: Faust passes these to aiokafka.
+        broker_credentials=KafkaSecurity.from_settings(settings).faust_credentials(),
         # The app is started by run_worker, never by ``faust worker``, whose
         # --with-web default would bind port 6066 whatever this says.
         web_enabled=False,

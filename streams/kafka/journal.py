@@ -21,6 +21,7 @@ from async_toolformer.schemas import (
     encode,
 )
 from async_toolformer.streams.kafka.publisher import KafkaPublisher
+from async_toolformer.streams.kafka.security import PLAINTEXT, KafkaSecurity
 
 __all__ = ["KafkaJournalSource"]
 
@@ -29,8 +30,9 @@ class KafkaJournalSource:
     """A ``JournalSource`` over the ``session-events`` topic."""
 
     def __init__(self, bootstrap_servers: str, topic: str, publisher: KafkaPublisher,
-                 worker_id: str) -> None:
+                 worker_id: str, *, security: KafkaSecurity = PLAINTEXT) -> None:
         self._bootstrap = bootstrap_servers
+        self._security = security
         self._topic = topic
         self._publisher = publisher
         self._worker_id = worker_id
@@ -47,7 +49,8 @@ class KafkaJournalSource:
                                                      partition=partition)
             ends[TopicPartition(self._topic, partition)] = (await delivery).offset
         consumer = AIOKafkaConsumer(bootstrap_servers=self._bootstrap, enable_auto_commit=False,
-                                    fetch_max_wait_ms=5, auto_offset_reset="earliest")
+                                    fetch_max_wait_ms=5, auto_offset_reset="earliest",
+                                    **self._security.client_options())
         await consumer.start()
         events: dict[TopicPartition, list[SessionEvent]] = {tp: [] for tp in ends}
         try:

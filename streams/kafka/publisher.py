@@ -34,6 +34,7 @@ from aiokafka.errors import (
 from aiokafka.partitioner import DefaultPartitioner, murmur2
 
 from async_toolformer.streams.exceptions import ServiceUnavailableError
+from async_toolformer.streams.kafka.security import PLAINTEXT, KafkaSecurity
 
 __all__ = ["RECORD_REFUSALS", "KafkaPublisher", "KeyHashCache"]
 
@@ -76,7 +77,8 @@ class KafkaPublisher:
     """``await publish(topic, key, value)`` returns once the broker has the record."""
 
     def __init__(self, bootstrap_servers: str, *, linger_ms: int = 2,
-                 client_id: str = "toolformer", max_request_size: int = 1_048_576) -> None:
+                 client_id: str = "toolformer", max_request_size: int = 1_048_576,
+                 security: KafkaSecurity = PLAINTEXT) -> None:
         self._servers = bootstrap_servers
         self._partitioner = KeyHashCache()
         self.max_request_size = max_request_size
@@ -91,6 +93,7 @@ class KafkaPublisher:
             max_batch_size=1_048_576,
             max_request_size=max_request_size,
             request_timeout_ms=30_000,
+            **security.client_options(),
         )
 
     async def start(self) -> None:

@@ -14,6 +14,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
 from async_toolformer.streams.exceptions import TopicMismatchError
+from async_toolformer.streams.kafka.security import PLAINTEXT, KafkaSecurity
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,13 +58,15 @@ async def ensure_topics(
     *,
     partitions: int,
     replication_factor: int = 1,
+    security: KafkaSecurity = PLAINTEXT,
 ) -> None:
     """Create the catalogue's topics that do not exist; check those that do.
 
     A topic that exists with another partition count would break co-partitioning,
     so it is an error rather than something to work around.
     """
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers,
+                                **security.client_options())
     await admin.start()
     try:
         # List before describing: asking for metadata of a missing topic makes a broker

@@ -11,6 +11,7 @@ from typing import Any
 import orjson
 
 from async_toolformer.schemas import SchemaError, ToolCallCompleted, decode_as
+from async_toolformer.streams.kafka.security import PLAINTEXT, KafkaSecurity
 from async_toolformer.streams.ops.log_reader import read_range
 from async_toolformer.streams.ops.selection import RecordRange
 
@@ -21,7 +22,8 @@ async def collect_wires(bootstrap_servers: str, topic: str, *,
                         wanted: Collection[str] | None = None,
                         partitions: Iterable[int] | None = None,
                         idle_s: float | None = 1.5, timeout_s: float = 60.0,
-                        on_result: Callable[[str], None] | None = None) -> dict[str, bytes]:
+                        on_result: Callable[[str], None] | None = None,
+                        security: KafkaSecurity = PLAINTEXT) -> dict[str, bytes]:
     """The first result per call_id (of ``wanted``, or all), as its bytes, from the start.
 
     Stops once every wanted call has a result, at the end of the topic as it was
@@ -41,7 +43,7 @@ async def collect_wires(bootstrap_servers: str, topic: str, *,
     async def read() -> None:
         records = read_range(bootstrap_servers, topic, selection,
                              idle_s=idle_s if idle_s is not None else timeout_s + 1,
-                             follow=idle_s is None)
+                             follow=idle_s is None, security=security)
         async with contextlib.aclosing(records):
             async for batch in records:
                 for record in batch:
@@ -67,12 +69,13 @@ async def collect_results(bootstrap_servers: str, topic: str, *,
                           wanted: Collection[str] | None = None,
                           partitions: Iterable[int] | None = None,
                           idle_s: float | None = 1.5, timeout_s: float = 60.0,
+                          security: KafkaSecurity = PLAINTEXT,
                           ) -> dict[str, ToolCallCompleted]:
     """:func:`collect_wires`, each result decoded; one that does not decode is skipped."""
     found: dict[str, ToolCallCompleted] = {}
     for call_id, wire in (await collect_wires(
             bootstrap_servers, topic, wanted=wanted, partitions=partitions, idle_s=idle_s,
-            timeout_s=timeout_s)).items():
+            timeout_s=timeout_s, security=security)).items():
         try:
             found[call_id] = decode_as(ToolCallCompleted, wire)
         except SchemaError as exc:

@@ -26,6 +26,7 @@ import orjson
 
 from async_toolformer.schemas import SchemaError, ToolCallRequested, decode_as
 from async_toolformer.streams.kafka.publisher import KafkaPublisher
+from async_toolformer.streams.kafka.security import PLAINTEXT, KafkaSecurity
 from async_toolformer.streams.ops.log_reader import LogRecord, read_range
 from async_toolformer.streams.ops.plan import ReplayPlan
 from async_toolformer.streams.ops.report import ReplayObserver, ReplayReport
@@ -64,7 +65,8 @@ class CopiedCalls:
 async def copy_calls(bootstrap: str, plan: ReplayPlan, selection: RecordRange, *,
                      idle_s: float, report: ReplayReport, seen: ReplayObserver,
                      ledger: ExecutionLedger | None,
-                     on_copied: Callable[[], None] = lambda: None) -> CopiedCalls:
+                     on_copied: Callable[[], None] = lambda: None,
+                     security: KafkaSecurity = PLAINTEXT) -> CopiedCalls:
     """Copy ``selection`` of the source ``calls``; answer the recorded ones from ``ledger``.
 
     ``on_copied`` is told before the first call goes to the replay's ``calls``
@@ -72,8 +74,10 @@ async def copy_calls(bootstrap: str, plan: ReplayPlan, selection: RecordRange, *
     """
     copied = CopiedCalls()
     publishing: set[asyncio.Task[None]] = set()
-    async with KafkaPublisher(bootstrap, client_id="toolformer-replay") as publisher:
-        records = read_range(bootstrap, plan.source.calls, selection, idle_s=idle_s)
+    async with KafkaPublisher(bootstrap, client_id="toolformer-replay",
+                              security=security) as publisher:
+        records = read_range(bootstrap, plan.source.calls, selection, idle_s=idle_s,
+                             security=security)
         async with contextlib.aclosing(records), _cancelling(publishing):
             async for batch in records:
                 calls = _shapes_of(batch, report)

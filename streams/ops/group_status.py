@@ -27,6 +27,7 @@ from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment
 from prometheus_client.parser import text_string_to_metric_families
 
 from async_toolformer.schemas import SchemaError, ToolCallCompleted, decode_as
+from async_toolformer.streams.kafka.security import PLAINTEXT, KafkaSecurity
 from async_toolformer.streams.kafka.topics import TopicCatalogue
 from async_toolformer.streams.ops.log_reader import topic_partitions
 
@@ -80,12 +81,13 @@ class GroupStatus:
 
 
 async def group_status(bootstrap_servers: str, group_id: str, topics: TopicCatalogue, *,
-                       metrics_urls: tuple[str, ...] = (), scan_results: int = 200
-                       ) -> GroupStatus:
+                       metrics_urls: tuple[str, ...] = (), scan_results: int = 200,
+                       security: KafkaSecurity = PLAINTEXT) -> GroupStatus:
     """Describe ``group_id`` on ``topics.calls``; see the module for where figures come from."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers,
+                                **security.client_options())
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False,
-                                fetch_max_wait_ms=50)
+                                fetch_max_wait_ms=50, **security.client_options())
     await admin.start()
     await consumer.start()
     try:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from async_toolformer.streams.kafka.security import PLAINTEXT, KafkaSecurity
 from async_toolformer.streams.ops.exceptions import UnknownTopicError
 from async_toolformer.streams.ops.selection import RecordRange
 
@@ -48,7 +49,8 @@ async def topic_partitions(consumer: AIOKafkaConsumer, topic: str) -> set[int]:
 
 
 async def read_range(bootstrap_servers: str, topic: str, selection: RecordRange, *,
-                     idle_s: float = 1.5, batch: int = 5_000, follow: bool = False
+                     idle_s: float = 1.5, batch: int = 5_000, follow: bool = False,
+                     security: KafkaSecurity = PLAINTEXT
                      ) -> AsyncGenerator[list[LogRecord], None]:
     """Yield the records of ``topic`` in ``selection``, a batch at a time.
 
@@ -59,7 +61,8 @@ async def read_range(bootstrap_servers: str, topic: str, selection: RecordRange,
     """
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False,
                                 auto_offset_reset="earliest", fetch_max_wait_ms=50,
-                                max_partition_fetch_bytes=4 * 1_048_576)
+                                max_partition_fetch_bytes=4 * 1_048_576,
+                                **security.client_options())
     await consumer.start()
     try:
         wanted = selection.partitions_of(await topic_partitions(consumer, topic))

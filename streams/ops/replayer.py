@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from async_toolformer.agents.tools import ToolRegistry, load_tools
 from async_toolformer.streams.client import partition_for
 from async_toolformer.streams.kafka.publisher import KafkaPublisher
+from async_toolformer.streams.kafka.security import KafkaSecurity
 from async_toolformer.streams.kafka.topics import ensure_topics
 from async_toolformer.streams.ops.collector import collect_wires
 from async_toolformer.streams.ops.copier import CopiedCalls, copy_calls
@@ -28,6 +29,7 @@ from async_toolformer.streams.ops.exceptions import ReplayError, UnguardedReplay
 from async_toolformer.streams.ops.plan import ReplayPlan, plan_replay
 from async_toolformer.streams.ops.report import ReplayObserver, ReplayReport, SilentObserver
 from async_toolformer.streams.ops.selection import RecordRange
+from async_toolformer.streams.redis.client import redis_security_options
 from async_toolformer.streams.redis.ledger import ExecutionLedger
 from async_toolformer.streams.worker.run import run_worker
 from async_toolformer.streams.worker.settings import Settings
@@ -60,8 +62,10 @@ async def replay(settings: Settings, options: ReplayOptions, *,
     plan = plan_replay(settings, fresh=options.fresh, replay_id=options.replay_id)
     report = ReplayReport(plan, options.selection)
     started = time.monotonic()
+    security = KafkaSecurity.from_settings(settings)
     workers = _Workers(settings, plan, options, registry)
-    ledger = (ExecutionLedger.from_url(redis_url, namespace=plan.ledger_namespace)
+    ledger = (ExecutionLedger.from_url(redis_url, namespace=plan.ledger_namespace,
+                                       connection=redis_security_options(settings))
               if redis_url is not None and not plan.fresh else None)
     try:
         partitions = await _prepare_topics(bootstrap, plan, settings)
@@ -71,13 +75,14 @@ async def replay(settings: Settings, options: ReplayOptions, *,
             workers.start()  # every call runs again: let the worker join while copying
         copied = await copy_calls(bootstrap, plan, options.selection, idle_s=options.idle_s,
                                   report=report, seen=seen, ledger=ledger,
-                                  on_copied=workers.start)
+                                  on_copied=workers.start, security=security)
         seen.submitted(len(copied.call_ids))
         seen.answered(len(copied.reemitted))
-        new = await _served(bootstrap, plan, options, copied, workers=workers, seen=seen)
+        new = await _served(bootstrap, plan, options, copied, workers=workers, seen=seen,
+                            security=security)
         old = await collect_wires(
             bootstrap, plan.source.results, wanted=copied.call_ids, idle_s=options.idle_s,
-            timeout_s=options.timeout_s,
+            timeout_s=options.timeout_s, security=security,
             partitions={partition_for(s, partitions) for s in copied.sessions})
         report.diffs = diff_wires(copied.call_ids, old, new)
     finally:
@@ -116,26 +121,28 @@ class _Workers:
 
 
 async def _served(bootstrap: str, plan: ReplayPlan, options: ReplayOptions,
-                  copied: CopiedCalls, *, workers: _Workers, seen: ReplayObserver
-                  ) -> dict[str, bytes]:
+                  copied: CopiedCalls, *, workers: _Workers, seen: ReplayObserver,
+                  security: KafkaSecurity) -> dict[str, bytes]:
     """The new result of each call: re-emitted from the ledger, or a worker's."""
     waiting = [c for c in copied.to_workers if c not in copied.reemitted]
     if not waiting:
         return copied.reemitted
     collecting = asyncio.create_task(collect_wires(
         bootstrap, plan.target.results, wanted=waiting, idle_s=None,
-        timeout_s=options.timeout_s, on_result=lambda _: seen.answered(1)))
+        timeout_s=options.timeout_s, on_result=lambda _: seen.answered(1),
+        security=security))
     await _first_of(collecting, workers.task)
     return {**collecting.result(), **copied.reemitted}
 
 
 async def _prepare_topics(bootstrap: str, plan: ReplayPlan, settings: Settings) -> int:
     """Create the replay's topics with the source's partition count; return that count."""
-    publisher = KafkaPublisher(bootstrap, client_id="toolformer-replay")
+    security = KafkaSecurity.from_settings(settings)
+    publisher = KafkaPublisher(bootstrap, client_id="toolformer-replay", security=security)
     async with publisher:
         partitions = len(await publisher.partitions_of(plan.source.calls) or {0})
     await ensure_topics(bootstrap, plan.target, partitions=partitions,
-                        replication_factor=settings.replication_factor)
+                        replication_factor=settings.replication_factor, security=security)
     return partitions
 
 

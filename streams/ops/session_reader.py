@@ -9,6 +9,7 @@ from aiokafka import AIOKafkaConsumer
 
 from async_toolformer.schemas import SchemaError, ToolCallCompleted, ToolCallRequested, decode_as
 from async_toolformer.streams.client import partition_for
+from async_toolformer.streams.kafka.security import PLAINTEXT, KafkaSecurity
 from async_toolformer.streams.kafka.topics import TopicCatalogue
 from async_toolformer.streams.ops.log_reader import read_range, topic_partitions
 from async_toolformer.streams.ops.selection import RecordRange
@@ -18,7 +19,8 @@ E = TypeVar("E", ToolCallRequested, ToolCallCompleted)
 
 
 async def read_session(bootstrap_servers: str, topics: TopicCatalogue, session_id: str, *,
-                       idle_s: float = 1.0) -> SessionTimeline:
+                       idle_s: float = 1.0,
+                       security: KafkaSecurity = PLAINTEXT) -> SessionTimeline:
     """The session's timeline, rebuilt from ``calls`` and ``results``.
 
     Both topics are keyed by session_id with Kafka's default partitioner, so the
@@ -26,15 +28,15 @@ async def read_session(bootstrap_servers: str, topics: TopicCatalogue, session_i
     the topics is not read.
     """
     calls = await _events(bootstrap_servers, topics.calls, session_id, ToolCallRequested,
-                          idle_s)
+                          idle_s, security=security)
     results = await _events(bootstrap_servers, topics.results, session_id, ToolCallCompleted,
-                            idle_s)
+                            idle_s, security=security)
     return build_timeline(session_id, calls, results)
 
 
 async def _events(bootstrap: str, topic: str, session_id: str, model: type[E],
-                  idle_s: float) -> list[E]:
-    probe = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+                  idle_s: float, *, security: KafkaSecurity) -> list[E]:
+    probe = AIOKafkaConsumer(bootstrap_servers=bootstrap, **security.client_options())
     await probe.start()
     try:
         count = len(await topic_partitions(probe, topic))
@@ -43,7 +45,7 @@ async def _events(bootstrap: str, topic: str, session_id: str, model: type[E],
     key = session_id.encode()
     selection = RecordRange(partitions=(partition_for(session_id, count),))
     found: list[E] = []
-    records = read_range(bootstrap, topic, selection, idle_s=idle_s)
+    records = read_range(bootstrap, topic, selection, idle_s=idle_s, security=security)
     async with contextlib.aclosing(records):
         async for batch in records:
             for record in batch:

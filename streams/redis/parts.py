@@ -8,7 +8,11 @@ from dataclasses import dataclass
 from redis.asyncio import Redis
 
 from async_toolformer.streams.redis.call_guard import LedgerGuard
-from async_toolformer.streams.redis.client import redis_client
+from async_toolformer.streams.redis.client import (
+    check_redis_access,
+    redis_client,
+    redis_security_options,
+)
 from async_toolformer.streams.redis.durability import warn_if_ledger_fragile
 from async_toolformer.streams.redis.ledger import ExecutionLedger
 from async_toolformer.streams.redis.ratelimit import RateLimiter, load_limits
@@ -57,7 +61,13 @@ async def open_redis_parts(settings: Settings, redis_url: str | None, *,
     # of failing past the cap, but it cost ~100 µs of CPU per call in the pipeline.)
     redis = redis_client(redis_url, max_connections=1024,
                          socket_timeout=settings.redis_socket_timeout_s,
-                         socket_connect_timeout=settings.redis_connect_timeout_s)
+                         socket_connect_timeout=settings.redis_connect_timeout_s,
+                         **redis_security_options(settings))
+    try:
+        await check_redis_access(redis, redis_url)
+    except BaseException:
+        await redis.aclose()
+        raise
     ledger = None
     if settings.ledger:
         ledger = ExecutionLedger(redis, namespace=settings.ledger_namespace,

@@ -3,8 +3,9 @@
 Read from the environment: ``TOOLFORMER_LLM_PROVIDER``, ``TOOLFORMER_LLM_MODEL``,
 ``TOOLFORMER_LLM_BASE_URL`` (an OpenAI-compatible ``.../v1`` URL: vLLM, Ollama,
 LiteLLM, the scripted server), ``TOOLFORMER_ANTHROPIC_BASE_URL``, and the keys
-under the names the SDKs use, ``OPENAI_API_KEY`` and ``ANTHROPIC_API_KEY``. A
-session's options may name another provider or model.
+under the names the SDKs use, ``OPENAI_API_KEY`` and ``ANTHROPIC_API_KEY`` (or
+from the files ``OPENAI_API_KEY_FILE`` and ``ANTHROPIC_API_KEY_FILE`` name, as
+Kubernetes mounts Secrets). A session's options may name another provider or model.
 
 Only the CLI builds these from the environment; a worker is handed them. The
 keys are :class:`~pydantic.SecretStr`, so a repr or a log line shows ``**********``;
@@ -13,10 +14,13 @@ they are revealed only where the SDK client is built.
 
 from __future__ import annotations
 
-from typing import Literal
+from pathlib import Path
+from typing import Literal, Self
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from async_toolformer.streams.worker.secret_values import secret_from_file
 
 __all__ = ["LLMSettings"]
 
@@ -38,9 +42,24 @@ class LLMSettings(BaseSettings):
     anthropic_api_key: SecretStr | None = Field(
         default=None,
         validation_alias=AliasChoices("ANTHROPIC_API_KEY", "TOOLFORMER_ANTHROPIC_API_KEY"))
+    openai_api_key_file: Path | None = Field(
+        default=None,
+        validation_alias=AliasChoices("OPENAI_API_KEY_FILE", "TOOLFORMER_OPENAI_API_KEY_FILE"))
+    anthropic_api_key_file: Path | None = Field(
+        default=None, validation_alias=AliasChoices("ANTHROPIC_API_KEY_FILE",
+                                                    "TOOLFORMER_ANTHROPIC_API_KEY_FILE"))
     llm_max_retries: int = Field(default=3, ge=0, description="Retries of 429/5xx answers.")
     llm_timeout_s: float = Field(default=120.0, gt=0)
     llm_max_tokens: int = Field(default=4096, ge=1, description="Anthropic requires a cap.")
+
+    @model_validator(mode="after")
+    def _keys_from_files(self) -> Self:
+        self.openai_api_key = secret_from_file(
+            "OPENAI_API_KEY", self.openai_api_key, self.openai_api_key_file)
+        self.anthropic_api_key = secret_from_file(
+            "ANTHROPIC_API_KEY", self.anthropic_api_key, self.anthropic_api_key_file)
+        self.openai_api_key_file = self.anthropic_api_key_file = None  # read; not twice
+        return self
 
     @classmethod
     def defaults(cls) -> LLMSettings:

@@ -29,6 +29,7 @@ from async_toolformer.agents.sessions.scoring import load_scorers
 from async_toolformer.agents.tools import ToolRegistry, load_tools
 from async_toolformer.streams.kafka.app import ToolformerApp, create_app
 from async_toolformer.streams.kafka.publisher import KafkaPublisher
+from async_toolformer.streams.kafka.security import KafkaSecurity
 from async_toolformer.streams.kafka.topics import TopicCatalogue, ensure_topics
 from async_toolformer.streams.redis.parts import RedisParts, open_redis_parts
 from async_toolformer.streams.redis.ratelimit.metrics import LimiterMetrics
@@ -82,9 +83,11 @@ async def run_worker(
     redis_parts = await open_redis_parts(settings, redis_url,
                                          limiter_metrics=LimiterMetrics(prometheus))
     catalogue = TopicCatalogue(settings.topic_prefix)
+    security = KafkaSecurity.from_settings(settings)
     await ensure_topics(bootstrap, catalogue, partitions=settings.partitions,
-                        replication_factor=settings.replication_factor)
-    publisher = KafkaPublisher(bootstrap, client_id=f"toolformer-{settings.worker_id}")
+                        replication_factor=settings.replication_factor, security=security)
+    publisher = KafkaPublisher(bootstrap, client_id=f"toolformer-{settings.worker_id}",
+                               security=security)
     await publisher.start()
     worker_metrics = WorkerMetrics(prometheus)
     observer = PrometheusObserver(worker_metrics)
@@ -165,4 +168,5 @@ def _attach(app: ToolformerApp, agent: ExecutorAgent, catalogue: TopicCatalogue,
                            bootstrap_servers=bootstrap, worker_id=settings.worker_id,
                            default_timeout_s=settings.default_timeout_s, llm=llm,
                            ledger=redis_parts.ledger, limiter=redis_parts.limiter,
+                           security=KafkaSecurity.from_settings(settings),
                            session_deadline_s=settings.session_deadline_s)

@@ -24,6 +24,7 @@ from async_toolformer.streams.kafka.app import ToolformerApp
 from async_toolformer.streams.kafka.journal import KafkaJournalSource
 from async_toolformer.streams.kafka.outbox import KafkaOutbox
 from async_toolformer.streams.kafka.publisher import KafkaPublisher
+from async_toolformer.streams.kafka.security import PLAINTEXT, KafkaSecurity
 from async_toolformer.streams.kafka.topics import TopicCatalogue
 from async_toolformer.streams.redis.ledger import Ledger
 from async_toolformer.streams.redis.ratelimit import RateLimiter
@@ -41,6 +42,7 @@ def install_session_agents(app: ToolformerApp, *, catalogue: TopicCatalogue,
                            bootstrap_servers: str, worker_id: str, llm: LLMSettings,
                            default_timeout_s: float = 30.0, ledger: Ledger | None = None,
                            limiter: RateLimiter | None = None,
+                           security: KafkaSecurity = PLAINTEXT,
                            session_deadline_s: float | None = None) -> SessionAgent:
     """Register the session agents on ``app``; they run while the app runs (models: ``llm``)."""
     import_sdks()
@@ -50,7 +52,7 @@ def install_session_agents(app: ToolformerApp, *, catalogue: TopicCatalogue,
     topics = SessionTopics(calls=catalogue.calls, cancellations=catalogue.cancellations,
                            session_events=catalogue.session_events, dlq=catalogue.dlq)
     journal = KafkaJournalSource(bootstrap_servers, catalogue.session_events, publisher,
-                                 worker_id)
+                                 worker_id, security=security)
     guard = (LedgerTurnGuard(ledger, limiter, providers, worker_id=worker_id)
              if ledger is not None or limiter is not None else None)
     machine = SessionMachine(tools, default_deadline_s=session_deadline_s)

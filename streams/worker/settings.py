@@ -1,7 +1,8 @@
 """Settings, read from the environment (prefix ``TOOLFORMER_``) and CLI flags.
 
 ``KAFKA_BOOTSTRAP_SERVERS`` and ``REDIS_URL`` are read without the prefix, as
-every Kafka and Redis tool expects them.
+every Kafka and Redis tool expects them; so are the connection-security settings
+(``KAFKA_SECURITY_PROTOCOL``, ``REDIS_PASSWORD``...) of :class:`SecuritySettings`.
 """
 
 from __future__ import annotations
@@ -11,14 +12,16 @@ import socket
 from pathlib import Path
 
 from pydantic import AliasChoices, Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
+
+from async_toolformer.streams.worker.security_settings import SecuritySettings
 
 
 def _default_worker_id() -> str:
     return f"{socket.gethostname()}-{os.getpid()}"
 
 
-class Settings(BaseSettings):
+class Settings(SecuritySettings):
     """Everything a worker, the client and the CLI can be told."""
 
     model_config = SettingsConfigDict(env_prefix="TOOLFORMER_", extra="ignore",
@@ -33,7 +36,8 @@ class Settings(BaseSettings):
     redis_url: str | None = Field(
         default=None,
         validation_alias=AliasChoices("REDIS_URL", "TOOLFORMER_REDIS_URL"),
-        description="redis://host:port/db of the Redis that holds limits and the ledger.",
+        description="redis://host:port/db (rediss:// for TLS) of the Redis that holds limits "
+                    "and the ledger.",
     )
     redis_socket_timeout_s: float = Field(
         default=5.0, gt=0, description="How long a Redis command may wait for its reply.")

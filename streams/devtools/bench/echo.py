@@ -12,13 +12,17 @@ import sys
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from async_toolformer.streams.kafka.security import PLAINTEXT, KafkaSecurity
 
-async def serve_echo(bootstrap: str, source: str, target: str, group: str) -> None:
+
+async def serve_echo(bootstrap: str, source: str, target: str, group: str, *,
+                     security: KafkaSecurity = PLAINTEXT) -> None:
     """Copy every record of ``source`` to ``target``, keyed the same, until killed."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=2, acks="all")
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=2, acks="all",
+                                **security.client_options())
     consumer = AIOKafkaConsumer(source, bootstrap_servers=bootstrap, group_id=group,
                                 auto_offset_reset="earliest", fetch_max_wait_ms=5,
-                                max_poll_records=2000)
+                                max_poll_records=2000, **security.client_options())
     await producer.start()
     await consumer.start()
     try:
@@ -38,5 +42,7 @@ async def serve_echo(bootstrap: str, source: str, target: str, group: str) -> No
 
 if __name__ == "__main__":
     _source, _target = sys.argv[1], sys.argv[2]
+    from async_toolformer.streams.worker.settings import Settings
+
     asyncio.run(serve_echo(os.environ["KAFKA_BOOTSTRAP_SERVERS"], _source, _target,
-                           f"echo-{_source}"))
+                           f"echo-{_source}", security=KafkaSecurity.from_settings(Settings())))

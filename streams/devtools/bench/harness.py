@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from async_toolformer.streams.kafka.security import PLAINTEXT, KafkaSecurity
+
 ReplyId = Callable[[bytes], str]
 
 
@@ -33,16 +35,19 @@ class Driver:
     source: str
     target: str
     reply_id: ReplyId = call_id_of
+    security: KafkaSecurity = PLAINTEXT
     _producer: AIOKafkaProducer | None = None
     _consumer: AIOKafkaConsumer | None = None
     _waiters: dict[str, asyncio.Future[float]] = field(default_factory=dict)
     _reader: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        self._producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, linger_ms=2)
+        self._producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, linger_ms=2,
+                                          **self.security.client_options())
         self._consumer = AIOKafkaConsumer(self.target, bootstrap_servers=self.bootstrap,
                                           auto_offset_reset="latest", fetch_max_wait_ms=5,
-                                          max_poll_records=5000)
+                                          max_poll_records=5000,
+                                          **self.security.client_options())
         await self._producer.start()
         await self._consumer.start()
         await self._consumer.seek_to_end()

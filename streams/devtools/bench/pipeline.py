@@ -31,6 +31,7 @@ from async_toolformer.streams.devtools.bench.harness import (
     terminate,
 )
 from async_toolformer.streams.devtools.stack import DevStack
+from async_toolformer.streams.kafka.security import PLAINTEXT, KafkaSecurity
 from async_toolformer.streams.kafka.topics import TopicCatalogue, ensure_topics
 from async_toolformer.streams.worker.settings import Settings
 
@@ -65,7 +66,9 @@ async def bench_pipeline(settings: Settings, *, throughput_calls: int = 20_000,
     rss = 0.0
     async with DevStack(settings.model_copy(update={"topic_prefix": f"{run}."})) as stack:
         for r in range(rounds):
-            async with _raw_echo(stack.bootstrap_servers, f"{run}-raw{r}") as (driver, echo):
+            async with _raw_echo(stack.bootstrap_servers, f"{run}-raw{r}",
+                                 security=KafkaSecurity.from_settings(stack.settings)
+                                 ) as (driver, echo):
                 if r == 0:
                     raw_latencies = await driver.round_trips_ms(
                         echo_calls(f"{run}-rl", latency_samples))
@@ -125,11 +128,11 @@ async def _burst(driver: Driver, process: asyncio.subprocess.Process, records: R
 
 
 @asynccontextmanager
-async def _raw_echo(bootstrap: str, run: str
+async def _raw_echo(bootstrap: str, run: str, *, security: KafkaSecurity = PLAINTEXT
                     ) -> AsyncIterator[tuple[Driver, asyncio.subprocess.Process]]:
     """The plain aiokafka echo process on topics of its own, and a driver it has answered."""
     source, target = f"{run}.raw-in", f"{run}.raw-out"
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **security.client_options())
     await admin.start()
     try:
         await admin.create_topics([NewTopic(source, 8, 1), NewTopic(target, 8, 1)])
@@ -137,7 +140,7 @@ async def _raw_echo(bootstrap: str, run: str
         await admin.close()
     echo = await spawn(["async_toolformer.streams.devtools.bench.echo", source, target],
                        {"KAFKA_BOOTSTRAP_SERVERS": bootstrap})
-    driver = Driver(bootstrap, source, target)
+    driver = Driver(bootstrap, source, target, security=security)
     await driver.start()
     try:
         await driver.burst(echo_calls(f"{run}-rw", 50), timeout_s=60)
@@ -172,10 +175,11 @@ async def running_worker(settings: Settings, run: str, **extra_env: str
     bootstrap = settings.kafka_bootstrap_servers
     assert bootstrap is not None
     catalogue = TopicCatalogue(f"{run}.")
-    await ensure_topics(bootstrap, catalogue, partitions=settings.partitions)
+    security = KafkaSecurity.from_settings(settings)
+    await ensure_topics(bootstrap, catalogue, partitions=settings.partitions, security=security)
     worker = await spawn(["async_toolformer.streams.cli", "worker"], worker_env(
         settings.model_copy(update={"topic_prefix": catalogue.prefix}), run, **extra_env))
-    driver = Driver(bootstrap, catalogue.calls, catalogue.results)
+    driver = Driver(bootstrap, catalogue.calls, catalogue.results, security=security)
     await driver.start()
     try:
         await driver.burst(echo_calls(f"{run}-w", 50), timeout_s=90)  # the group has formed

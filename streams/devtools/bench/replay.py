@@ -26,6 +26,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from async_toolformer.streams.devtools.bench.harness import Driver, cpu_seconds, spawn, terminate
 from async_toolformer.streams.devtools.bench.pipeline import Records, echo_calls
 from async_toolformer.streams.devtools.stack import DevStack
+from async_toolformer.streams.kafka.security import PLAINTEXT, KafkaSecurity
 from async_toolformer.streams.kafka.topics import TopicCatalogue, ensure_topics
 from async_toolformer.streams.ops import RecordRange, ReplayOptions, plan_replay, replay
 from async_toolformer.streams.worker.settings import Settings
@@ -99,9 +100,9 @@ def worker_env(settings: Settings, *, prefix: str, group: str, namespace: str,
 
 
 async def wait_for_members(bootstrap: str, group: str, members: int, *,
-                           timeout_s: float = 90.0) -> None:
+                           timeout_s: float = 90.0, security: KafkaSecurity = PLAINTEXT) -> None:
     """Wait until ``group`` is Stable with ``members`` members (so no rebalance is pending)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **security.client_options())
     await admin.start()
     try:
         async with asyncio.timeout(timeout_s):
@@ -122,16 +123,17 @@ async def _timed(settings: Settings, name: str, records: Records, *, ledger: boo
     assert settings.kafka_bootstrap_servers is not None
     bootstrap = settings.kafka_bootstrap_servers
     topics = TopicCatalogue(f"{name}.")
-    await ensure_topics(bootstrap, topics, partitions=settings.partitions)
+    security = KafkaSecurity.from_settings(settings)
+    await ensure_topics(bootstrap, topics, partitions=settings.partitions, security=security)
     env = worker_env(settings, prefix=topics.prefix, group=f"{name}-workers", namespace=name,
                      ledger=ledger)
     children = [await spawn(["async_toolformer.streams.cli", "worker"],
                             {**env, "TOOLFORMER_WORKER_ID": f"{name}-{i}"})
                 for i in range(workers)]
-    driver = Driver(bootstrap, topics.calls, topics.results)
+    driver = Driver(bootstrap, topics.calls, topics.results, security=security)
     await driver.start()
     try:
-        await wait_for_members(bootstrap, f"{name}-workers", workers)
+        await wait_for_members(bootstrap, f"{name}-workers", workers, security=security)
         await driver.burst(echo_calls(f"{name}-warm", 200), timeout_s=90)
         cpu_before = sum(cpu_seconds(child.pid) for child in children)
         seconds = await driver.burst(records, timeout_s=600)
@@ -149,13 +151,15 @@ async def _replay(settings: Settings, recorded: str) -> dict[str, Any]:
         "topic_prefix": f"{recorded}.", "group_id": f"{recorded}-workers",
         "ledger_namespace": recorded})
     plan = plan_replay(source, fresh=False)
+    security = KafkaSecurity.from_settings(settings)
     await ensure_topics(settings.kafka_bootstrap_servers, plan.target,
-                        partitions=settings.partitions)
+                        partitions=settings.partitions, security=security)
     env = worker_env(source, prefix=plan.target.prefix, group=plan.group_id,
                      namespace=plan.ledger_namespace)
     child = await spawn(["async_toolformer.streams.cli", "worker"], env)
     try:
-        await wait_for_members(settings.kafka_bootstrap_servers, plan.group_id, 1)
+        await wait_for_members(settings.kafka_bootstrap_servers, plan.group_id, 1,
+                               security=security)
         started = time.monotonic()
         report = await replay(source, ReplayOptions(RecordRange(), external=True, idle_s=0.5,
                                                     timeout_s=300, replay_id=plan.replay_id))

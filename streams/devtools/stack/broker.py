@@ -20,6 +20,7 @@ from async_toolformer.streams.devtools.stack._process import ManagedProcess
 from async_toolformer.streams.devtools.stack.exceptions import BrokerStartError
 from async_toolformer.streams.devtools.stack.ports import LOOPBACK, free_port
 from async_toolformer.streams.devtools.stack.probes import kafka_cluster_id
+from async_toolformer.streams.kafka.security import PLAINTEXT
 
 __all__ = ["EmbeddedBroker", "resolve_broker_binary"]
 
@@ -119,7 +120,9 @@ class EmbeddedBroker:
                     f"the embedded broker exited with status {process.returncode} "
                     f"on port {self._port}; its output:\n{process.output_tail()}"
                 )
-            if await kafka_cluster_id(bootstrap, timeout_s=1.0) == self.cluster_id:
+            # our own broker listens in plaintext, whatever the settings say
+            if await kafka_cluster_id(bootstrap, timeout_s=1.0,
+                                      security=PLAINTEXT) == self.cluster_id:
                 return
             await asyncio.sleep(0.05)
         raise BrokerStartError(

