@@ -1,4 +1,9 @@
-"""How results look in a terminal: a table for people, JSON lines for scripts."""
+"""How results look in a terminal: a table for people, JSON lines for scripts.
+
+Whatever a producer wrote (call ids, tool names, outputs, error messages) is
+shown as plain text, never read as rich markup: a ``call_id`` of ``[/]`` would
+crash rendering and ``[link=...]`` in an error would become a link.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,9 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 import orjson
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from async_toolformer.schemas import CallStatus, ToolCallCompleted
 from async_toolformer.streams.cli._runtime import console
@@ -20,7 +27,7 @@ _STYLE = {
 
 
 def results_table(results: Iterable[ToolCallCompleted], *, title: str | None = None) -> Table:
-    table = Table(title=title, show_lines=False)
+    table = Table(title=escape(title) if title is not None else None, show_lines=False)
     table.add_column("call", no_wrap=True, min_width=6)
     table.add_column("tool", no_wrap=True, min_width=11)
     table.add_column("status", no_wrap=True, min_width=6)
@@ -31,8 +38,9 @@ def results_table(results: Iterable[ToolCallCompleted], *, title: str | None = N
         style = _STYLE.get(result.status, "red")
         detail = (_short(result.output) if result.error is None
                   else f"{result.error.type}: {result.error.message}")
-        table.add_row(result.call_id, result.tool, f"[{style}]{result.status.value}[/]",
-                      f"{result.timings.run_ms:.0f}", str(result.attempts), detail)
+        table.add_row(Text(result.call_id), Text(result.tool),
+                      Text(result.status.value, style=style),
+                      f"{result.timings.run_ms:.0f}", str(result.attempts), Text(detail))
     return table
 
 
@@ -52,5 +60,6 @@ def print_report(report: Mapping[str, Any], *, as_json: bool) -> None:
         return
     table = Table("figure", "value")
     for name, value in report.items():
-        table.add_row(name, f"{value:,.3f}" if isinstance(value, float) else str(value))
+        table.add_row(Text(name), Text(f"{value:,.3f}" if isinstance(value, float)
+                                       else str(value)))
     console.print(table)

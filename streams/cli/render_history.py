@@ -1,4 +1,9 @@
-"""How replay reports, session timelines and group status look in a terminal and as JSON."""
+"""How replay reports, session timelines and group status look in a terminal and as JSON.
+
+What producers and the broker wrote (call ids, tools, outputs, worker and member
+ids, group names) goes into tables as :class:`~rich.text.Text` and into lines
+escaped, so it is shown as written and never read as rich markup.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,9 @@ from typing import Any
 
 import orjson
 from rich.console import RenderableType
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from async_toolformer.schemas import ToolCallCompleted
 from async_toolformer.streams.ops.diff import Verdict
@@ -21,9 +28,9 @@ def replay_view(report: ReplayReport, show: int) -> list[RenderableType]:
     """The summary, the calls whose verdict is not the expected one, and a hint if incomplete."""
     view: list[RenderableType] = []
     summary = report.summary()
-    table = Table("replay", "value", title=f"replay {report.plan.replay_id}")
+    table = Table("replay", "value", title=escape(f"replay {report.plan.replay_id}"))
     for name, value in summary.items():
-        table.add_row(name, str(value))
+        table.add_row(Text(name), Text(str(value)))
     view.append(table)
     expected = Verdict.SAME_OUTCOME if report.plan.fresh else Verdict.IDENTICAL
     notable = [d for d in report.diffs if d.verdict is not expected]
@@ -31,13 +38,14 @@ def replay_view(report: ReplayReport, show: int) -> list[RenderableType]:
         diff = Table("call", "tool", "verdict", "changed", "old", "new",
                      title=f"{len(notable)} calls not {expected.value}")
         for d in notable[:show]:
-            diff.add_row(d.call_id, d.tool, d.verdict.value, ",".join(d.changed_fields),
-                         _outcome(d.old), _outcome(d.new))
+            diff.add_row(Text(d.call_id), Text(d.tool), d.verdict.value,
+                         Text(",".join(d.changed_fields)), Text(_outcome(d.old)),
+                         Text(_outcome(d.new)))
         view.append(diff)
     if not report.complete:
         view.append(f"[red]{summary[Verdict.NO_NEW_RESULT]} calls got no result in time[/]; "
-                    f"are workers serving {report.plan.target.prefix}* in group "
-                    f"{report.plan.group_id}?")
+                    f"are workers serving {escape(report.plan.target.prefix)}* in group "
+                    f"{escape(report.plan.group_id)}?")
     return view
 
 
@@ -56,11 +64,12 @@ def timeline_view(timeline: SessionTimeline, width: int) -> list[RenderableType]
     start = timeline.start
     bars = gantt_bars(timeline, width=width)
     table = Table("wave", "call", "tool", "start ms", "end ms", "status", "tries", "worker",
-                  "timeline", title=f"session {timeline.session_id}")
+                  "timeline", title=escape(f"session {timeline.session_id}"))
     for span in timeline.spans:
-        table.add_row(str(span.wave), span.call_id, span.tool, _ms_since(start, span.start),
-                      _ms_since(start, span.end), span.status, str(span.attempts),
-                      span.worker_id or "-", bars.get(span.call_id, ""))
+        table.add_row(str(span.wave), Text(span.call_id), Text(span.tool),
+                      _ms_since(start, span.start), _ms_since(start, span.end),
+                      Text(span.status), str(span.attempts), Text(span.worker_id or "-"),
+                      Text(bars.get(span.call_id, "")))
     view.append(table)
     republished = sum(s.published > 1 for s in timeline.spans)
     reemitted = sum(s.answered > 1 for s in timeline.spans)
@@ -92,18 +101,18 @@ def timeline_json(timeline: SessionTimeline) -> dict[str, Any]:
 def status_view(found: GroupStatus) -> list[RenderableType]:
     """Members, partitions with lag and owner, and calls in flight, each with its caveat."""
     view: list[RenderableType] = []
-    view.append(f"group [bold]{found.group_id}[/] on {found.topic}: state {found.state}, "
-                  f"{len(found.members)} members")
+    view.append(f"group [bold]{escape(found.group_id)}[/] on {escape(found.topic)}: "
+                f"state {escape(str(found.state))}, {len(found.members)} members")
     members = Table("member", "client", "host", "partitions")
     for m in found.members:
-        members.add_row(m.member_id, m.client_id or "-", m.host or "-",
+        members.add_row(Text(m.member_id), Text(m.client_id or "-"), Text(m.host or "-"),
                         ",".join(map(str, m.partitions)) or "not reported by the broker")
     view.append(members)
     parts = Table("partition", "committed", "end", "lag", "owner", "owner from")
     for p in found.partitions:
         lag = "-" if p.lag is None else f"{p.lag}{'?' if p.end_behind_commit else ''}"
-        parts.add_row(str(p.partition), _num(p.committed), _num(p.end), lag, p.owner or "-",
-                      p.owner_source)
+        parts.add_row(str(p.partition), _num(p.committed), _num(p.end), lag,
+                      Text(p.owner or "-"), Text(p.owner_source))
     view.append(parts)
     note = ("lag is an estimate: the broker reported end offsets below committed ones "
             "(its end offsets lag after batches), marked ?" if found.lag_is_estimate
@@ -116,7 +125,7 @@ def status_view(found: GroupStatus) -> list[RenderableType]:
         return view
     flight = Table("metrics endpoint", "calls in flight")
     for url, value in found.in_flight.items():
-        flight.add_row(url, "unreachable" if value is None else f"{value:.0f}")
+        flight.add_row(Text(url), "unreachable" if value is None else f"{value:.0f}")
     view.append(flight)
     return view
 
