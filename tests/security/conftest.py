@@ -105,7 +105,8 @@ def tls_files(tmp_path_factory: pytest.TempPathFactory) -> TlsFiles:
 
 
 @pytest_asyncio.fixture(loop_scope="session")
-async def tls_redis(tls_files: TlsFiles) -> AsyncIterator[TlsRedis]:
+async def tls_redis(tls_files: TlsFiles, tmp_path_factory: pytest.TempPathFactory
+                    ) -> AsyncIterator[TlsRedis]:
     """A redis-server on TLS only (``--port 0``) whose default user is off; one ACL user."""
     binary = shutil.which("redis-server")
     if binary is None:
@@ -116,7 +117,7 @@ async def tls_redis(tls_files: TlsFiles) -> AsyncIterator[TlsRedis]:
         "--tls-cert-file", str(tls_files.server_cert),
         "--tls-key-file", str(tls_files.server_key),
         "--tls-ca-cert-file", str(tls_files.ca), "--tls-auth-clients", "no",
-        "--save", "", "--appendonly", "no",
+        "--save", "", "--appendonly", "no", "--dir", str(tmp_path_factory.mktemp("redis")),
         "--user", "default", "off",
         "--user", REDIS_USER, "on", f">{REDIS_PASSWORD}", "~*", "&*", "+@all",
     ], name="redis-tls")
