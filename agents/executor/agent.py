@@ -41,6 +41,7 @@ from ..tools import ToolRegistry
 from .executor import CallExecutor
 from .guarding import ResultSink, Sealed
 from .intake import Admission, Refusal, admit
+from .kept_cancellations import CancellationRecall
 from .limits import CallLimits
 from .offsets import OffsetTracker
 from .outcome import rejected_event
@@ -99,6 +100,7 @@ class ExecutorAgent:
     observer: ExecutorObserver = field(default_factory=NullObserver)
     tracker: OffsetTracker[Any] = field(default_factory=OffsetTracker)
     limits: CallLimits = field(default_factory=CallLimits)
+    recall: CancellationRecall | None = None  # cancellations that outlive this worker
     accepting: bool = True
     _side_tasks: set[asyncio.Task[Any]] = field(default_factory=set)
 
@@ -114,6 +116,8 @@ class ExecutorAgent:
         """
         if not self.accepting:
             return  # shutting down: these records stay uncommitted and are redelivered
+        if self.recall is not None:  # a partition new here: its cancellations first
+            await self.recall.ready({record.partition for record in records})
         received_at = datetime.now(UTC)
         admitted: list[tuple[Admission, Any]] = []
         try:
@@ -167,6 +171,8 @@ class ExecutorAgent:
         execution ledger answers it (recorded, or held by this worker until then).
         """
         dropped = sum(self.tracker.forget(tp) for tp in partitions)
+        if self.recall is not None:
+            self.recall.forget(tp.partition for tp in partitions)
         if dropped:
             logger.info("left %d uncommitted records of %d revoked partitions to their next "
                         "owner", dropped, len(partitions))
@@ -210,6 +216,8 @@ class ExecutorAgent:
             return
         cancelled = self.executor.cancel(cancellation)
         logger.info("cancelled %d running calls of %s", cancelled, cancellation)
+        if self.recall is not None:  # before the record is acked: a next owner finds it
+            await self.recall.keep(message.partition, cancellation)
 
     async def _refuse(self, refusal: Refusal, message: Any, received_at: datetime) -> None:
         """Dead-letter a refused record and answer its call if it can be named; never raises,

@@ -4,6 +4,15 @@ Calls and cancellations travel on two topics, so a cancellation can be read
 before the calls it is meant for. The book keeps each cancellation for
 ``ttl_s`` (bounded to ``max_entries``, oldest forgotten first) and answers for
 every call that arrives meanwhile.
+
+The book lives in one worker's memory, and a partition's next owner (after a
+rebalance or a restart) does not read the cancellations its last owner
+consumed. So a worker with the ledger also keeps each cancellation in Redis,
+by partition, for the same ``ttl_s``, and reads a partition's back the first
+time it sees calls of that partition (:mod:`.kept_cancellations`). That costs
+one round trip per cancellation and one per partition per assignment; a call
+with no cancellation pays nothing more than the lookup here. Restored entries
+are recorded with what is left of their TTL (``record(..., ttl_s=...)``).
 """
 
 from __future__ import annotations
@@ -27,11 +36,21 @@ class CancellationBook:
         self._clock = clock
         self._entries: OrderedDict[_Key, tuple[float, str]] = OrderedDict()
 
-    def record(self, cancellation: Cancellation) -> None:
+    @property
+    def ttl_s(self) -> float:
+        return self._ttl_s
+
+    def record(self, cancellation: Cancellation, *, ttl_s: float | None = None) -> None:
+        """Remember ``cancellation`` for the book's TTL, or for ``ttl_s`` (what is left of
+        one restored from a store), never longer; an entry held that lasts longer stays."""
         branch = cancellation.branch_id if isinstance(cancellation, BranchCancelled) else None
         key = (cancellation.session_id, branch)
+        expires = self._clock() + (self._ttl_s if ttl_s is None else min(ttl_s, self._ttl_s))
+        held = self._entries.get(key)
+        if ttl_s is not None and held is not None and held[0] >= expires:
+            return
         self._entries.pop(key, None)
-        self._entries[key] = (self._clock() + self._ttl_s, cancellation.reason)
+        self._entries[key] = (expires, cancellation.reason)
         while len(self._entries) > self._max_entries:
             self._entries.popitem(last=False)
 

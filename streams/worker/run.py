@@ -24,6 +24,7 @@ from prometheus_client import CollectorRegistry
 
 from async_toolformer.agents.executor import CallExecutor, CallLimits
 from async_toolformer.agents.executor.agent import ExecutorAgent, ResultPublisher
+from async_toolformer.agents.executor.kept_cancellations import CancellationRecall
 from async_toolformer.agents.log_context import bind_worker
 from async_toolformer.agents.sessions.scoring import load_scorers
 from async_toolformer.agents.tools import ToolRegistry, load_tools
@@ -31,6 +32,7 @@ from async_toolformer.streams.kafka.app import ToolformerApp, create_app
 from async_toolformer.streams.kafka.publisher import KafkaPublisher
 from async_toolformer.streams.kafka.security import KafkaSecurity
 from async_toolformer.streams.kafka.topics import TopicCatalogue, ensure_topics
+from async_toolformer.streams.redis.cancellation_store import RedisCancellationStore
 from async_toolformer.streams.redis.parts import RedisParts, open_redis_parts
 from async_toolformer.streams.redis.ratelimit.metrics import LimiterMetrics
 from async_toolformer.streams.worker.heap import settle_heap, young_threshold
@@ -156,6 +158,9 @@ def _attach(app: ToolformerApp, agent: ExecutorAgent, catalogue: TopicCatalogue,
     from async_toolformer.streams.worker.sessions import install_session_agents
 
     bind_worker(settings.worker_id)  # the app's tasks start from this one: its logs say whose
+    if redis_parts.ledger is not None and redis_parts.redis is not None:
+        agent.recall = CancellationRecall(agent.executor.cancellations, RedisCancellationStore(
+            redis_parts.redis, namespace=settings.ledger_namespace))
     cancellations = app.topic(catalogue.cancellations, key_serializer="raw",
                               value_serializer="raw")
 
