@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import tempfile
 import time
 from collections.abc import Awaitable
 from types import TracebackType
@@ -53,6 +54,7 @@ class RedisServerProcess:
         self._ready_timeout_s = ready_timeout_s
         self._stop_grace_s = stop_grace_s
         self._process: ManagedProcess | None = None
+        self._dir: str | None = None
 
     @property
     def url(self) -> str:
@@ -94,11 +96,16 @@ class RedisServerProcess:
             raise
 
     def _spawn(self, binary: str) -> ManagedProcess:
+        # A directory of its own: a test that turns persistence on (CONFIG SET save)
+        # must not leave a dump.rdb in the caller's working directory for the next
+        # redis-server started there to load.
+        self._dir = tempfile.mkdtemp(prefix="toolformer-redis-")
         return ManagedProcess(
             [
                 binary,
                 "--port", str(self.port),
                 "--bind", LOOPBACK,
+                "--dir", self._dir,
                 "--save", "",
                 "--appendonly", "no",
                 "--protected-mode", "no",
@@ -112,6 +119,9 @@ class RedisServerProcess:
         process, self._process = self._process, None
         if process is not None:
             await process.stop(self._stop_grace_s)
+        if self._dir is not None:
+            shutil.rmtree(self._dir, ignore_errors=True)
+            self._dir = None
 
     async def restart(self) -> None:
         """Stop and start again on the same port (an empty Redis at the same URL)."""
