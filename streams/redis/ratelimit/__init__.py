@@ -6,6 +6,10 @@ in one Lua round trip on Redis server time, batched per loop tick.
     async with limiter.admit(CallQuota(tool="search", service="search-api")):
         ...  # run the tool
 
+The calls of one fetch are admitted in one decision with ``admit_many``: those
+admitted start at once (``permit.release()`` when they end); the others enter
+``admit`` and wait there.
+
 See :mod:`.config` for the file format and an example.
 """
 
@@ -23,7 +27,7 @@ from async_toolformer.streams.redis.ratelimit.exceptions import (
     RateLimitError,
     RateLimiterUnavailableError,
 )
-from async_toolformer.streams.redis.ratelimit.limiter import CallQuota, RateLimiter
+from async_toolformer.streams.redis.ratelimit.limiter import CallQuota, Permit, RateLimiter
 from async_toolformer.streams.redis.ratelimit.loader import load_limits, parse_limits
 from async_toolformer.streams.redis.ratelimit.snapshot import LimitState
 
@@ -34,6 +38,7 @@ __all__ = [
     "LimitState",
     "LimitsConfig",
     "LimitsConfigError",
+    "Permit",
     "QuotaTooLargeError",
     "RateLimitError",
     "RateLimitedError",

@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from async_toolformer.streams.redis.ratelimit.config import FailurePolicy
@@ -94,6 +95,48 @@ class DecisionBatcher:
             self._busy = False
             self._after_send()
         return await future  # done, unless fail_closed queued it again
+
+    async def decide_many(self, decisions: Sequence[Decision]) -> list[Answer]:
+        """The answers to ``decisions``, decided in order in one batch (or the next one).
+
+        The same as many ``decide`` calls arriving in the same loop turn, without a
+        waiter each: a Redis batch decides them in order, each against the state
+        the ones before it left.
+        """
+        if not decisions:
+            return []
+        loop = asyncio.get_running_loop()
+        asked_at = time.perf_counter()
+        items = [_Pending(d, loop.create_future(), asked_at) for d in decisions]
+        if self._busy:
+            self._pending += items
+        else:
+            self._busy = True
+            self._idle.clear()
+            first = items[:self._max_batch]
+            self._pending += items[self._max_batch:]  # the drainer sends them next
+            try:
+                await self._send_one(first)
+            except BaseException:
+                for item in items:
+                    item.future.cancel()  # if sent again later, their permits are given back
+                raise
+            finally:
+                self._busy = False
+                self._after_send()
+        try:
+            return [await item.future for item in items]
+        except BaseException:  # the caller gave up: nothing it was admitted to stays held
+            for item in items:
+                future = item.future
+                if not future.done():
+                    future.cancel()  # ``_answer`` gives its permits back
+                elif not future.cancelled() and future.exception() is None:
+                    answer, decision = future.result(), item.decision
+                    if answer.outcome.status is Status.ADMITTED and decision.lease:
+                        self.release(decision.limits, decision.lease,
+                                     from_redis=answer.from_redis)
+            raise
 
     def release(self, limits: tuple[BoundLimit, ...], lease: str, *, from_redis: bool) -> None:
         """Give back the concurrency permits of ``lease``, where they were taken."""

@@ -17,6 +17,7 @@ import contextlib
 import itertools
 import math
 import secrets
+from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from types import TracebackType
@@ -46,7 +47,7 @@ from async_toolformer.streams.redis.ratelimit.redis_store import RedisDecisionSt
 from async_toolformer.streams.redis.ratelimit.snapshot import LimitState, state_of
 from async_toolformer.streams.worker.settings import Settings
 
-__all__ = ["DEFAULT_REDIS_URL", "CallQuota", "RateLimiter"]
+__all__ = ["DEFAULT_REDIS_URL", "CallQuota", "Permit", "RateLimiter"]
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 _FREE: AbstractAsyncContextManager[None] = contextlib.nullcontext()
@@ -136,6 +137,35 @@ class RateLimiter:
             return _FREE
         return _Admission(self, limits, quota.cost)
 
+    async def admit_many(self, quotas: Sequence[CallQuota]) -> list[Permit | None]:
+        """Admit the calls that may run now, all in one decision; release each permit
+        when its call ends.
+
+        The decision is the one ``admit`` makes for calls that arrive together:
+        Redis decides them in order, each against what the ones before it took.
+        ``None`` for a call that may not run yet (refused, or behind waiters of
+        its key in this worker): enter ``admit(quota)`` for it, which queues it
+        (or raises for a ``reject`` limit) as for any other call.
+        """
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        permits: list[Permit | None] = [None] * len(quotas)
+        asked: list[int] = []
+        decisions: list[Decision] = []
+        for index, quota in enumerate(quotas):
+            limits = self._resolver.resolve(quota.tool, quota.service, quota.tenant)
+            if not limits:
+                permits[index] = _FREE_PERMIT
+            elif self._queued_key(limits) is None:  # else it queues behind earlier waiters
+                asked.append(index)
+                decisions.append(Decision(limits, quota.cost, self._lease_for(limits)))
+        answers = await self._batcher.decide_many(decisions)
+        for index, decision, answer in zip(asked, decisions, answers, strict=True):
+            if answer.outcome.status is Status.ADMITTED:
+                from_redis = self._admitted(decision.limits, decision.lease, answer, started)
+                permits[index] = Permit(self, decision.limits, decision.lease, from_redis)
+        return permits
+
     async def snapshot(self) -> list[LimitState]:
         """Every limit key's state from Redis (``limits show``)."""
         namespace = self.config.namespace
@@ -208,6 +238,12 @@ class RateLimiter:
                     del self._queues[key]
             key = next_key
 
+    def _lease_for(self, limits: tuple[BoundLimit, ...]) -> str:
+        """A lease name if the call takes concurrency permits, else ""."""
+        if any(limit.params.kind is Kind.CONCURRENCY for limit in limits):
+            return next(self._lease_ids)
+        return ""
+
     def _queued_key(self, limits: tuple[BoundLimit, ...]) -> str | None:
         if self._queues:
             for limit in limits:
@@ -277,8 +313,7 @@ class _Admission:
         self._limiter = limiter
         self._limits = limits
         self._cost = cost
-        self._lease = next(limiter._lease_ids) if any(
-            limit.params.kind is Kind.CONCURRENCY for limit in limits) else ""
+        self._lease = limiter._lease_for(limits)
         self._from_redis = True
 
     async def __aenter__(self) -> None:
@@ -287,3 +322,25 @@ class _Admission:
     async def __aexit__(self, exc_type: type[BaseException] | None,
                         exc: BaseException | None, tb: TracebackType | None) -> None:
         self._limiter._release(self._limits, self._lease, self._from_redis)
+
+
+class Permit:
+    """A call ``admit_many`` admitted: ``release`` gives its concurrency permits back
+    (once; later calls do nothing), as leaving ``admit`` does."""
+
+    __slots__ = ("_from_redis", "_lease", "_limiter", "_limits")
+
+    def __init__(self, limiter: RateLimiter | None, limits: tuple[BoundLimit, ...], lease: str,
+                 from_redis: bool) -> None:
+        self._limiter = limiter
+        self._limits = limits
+        self._lease = lease
+        self._from_redis = from_redis
+
+    def release(self) -> None:
+        limiter, self._limiter = self._limiter, None
+        if limiter is not None:
+            limiter._release(self._limits, self._lease, self._from_redis)
+
+
+_FREE_PERMIT = Permit(None, (), "", True)  # no limit applies: nothing to give back
