@@ -49,7 +49,11 @@ class ToolError(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    type: str
+    type: str = Field(description=(
+        "What went wrong. Refusals by the worker (status rejected) include: forbidden (the "
+        "tenant's policy does not allow it), Conflict (the call_id belongs to another call: "
+        "another tenant, session, tool or arguments), unknown_tool, invalid_arguments, "
+        "too_large; a tool's own failure carries its exception's name."))
     message: str
     retryable: bool = False
 

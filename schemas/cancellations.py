@@ -1,4 +1,8 @@
-"""Cancellation events (topic ``cancellations``, keyed by ``session_id``)."""
+"""Cancellation events (topic ``cancellations``, keyed by ``session_id``).
+
+A cancellation names its tenant and stops only calls of that tenant: a session
+id alone is no proof of whose session it is.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from typing import Literal
 from pydantic import Field
 
 from ._base import Event, Identifier, utc_now
+from .calls import DEFAULT_TENANT
 
 
 class BranchCancelled(Event):
@@ -17,6 +22,8 @@ class BranchCancelled(Event):
     session_id: Identifier
     branch_id: Identifier
     reason: str = "cancelled"
+    tenant: Identifier = Field(default=DEFAULT_TENANT,
+                               description="Only calls of this tenant are cancelled.")
     cancelled_at: datetime = Field(default_factory=utc_now)
 
 
@@ -26,6 +33,8 @@ class SessionCancelled(Event):
     type: Literal["session_cancelled"] = "session_cancelled"
     session_id: Identifier
     reason: str = "cancelled"
+    tenant: Identifier = Field(default=DEFAULT_TENANT,
+                               description="Only calls of this tenant are cancelled.")
     cancelled_at: datetime = Field(default_factory=utc_now)
 
 

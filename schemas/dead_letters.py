@@ -35,6 +35,7 @@ class DeadLetterReason(StrEnum):
     TOO_LARGE = "too_large"
     UNSERIALISABLE_OUTPUT = "unserialisable_output"
     INTERNAL_ERROR = "internal_error"
+    FORBIDDEN = "forbidden"  # outside the tenant's policy
 
 
 class DeadLetter(Event):

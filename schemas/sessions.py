@@ -89,6 +89,8 @@ class SessionCancelRequested(Event):
     type: Literal["session_cancel_requested"] = "session_cancel_requested"
     session_id: Identifier
     reason: str = "cancelled by the client"
+    tenant: Identifier = Field(default=DEFAULT_TENANT,
+                               description="Must be the session's tenant, or it is ignored.")
     at: datetime = Field(default_factory=utc_now)
 
 
@@ -233,7 +235,8 @@ class SessionCompleted(Event):
 class SessionFailed(Event):
     type: Literal["session_failed"] = "session_failed"
     session_id: Identifier
-    reason: Literal["invalid_request", "llm_error", "llm_auth", "cancelled", "internal"]
+    reason: Literal["invalid_request", "llm_error", "llm_auth", "cancelled", "internal",
+                    "forbidden"]
     error: str
     at: datetime = Field(default_factory=utc_now)
 

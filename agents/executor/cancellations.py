@@ -13,6 +13,10 @@ time it sees calls of that partition (:mod:`.kept_cancellations`). That costs
 one round trip per cancellation and one per partition per assignment; a call
 with no cancellation pays nothing more than the lookup here. Restored entries
 are recorded with what is left of their TTL (``record(..., ttl_s=...)``).
+
+A cancellation applies to its tenant's calls only: the book is keyed by
+tenant, session and branch, so a stranger naming another tenant's session id
+cancels nothing of it.
 """
 
 from __future__ import annotations
@@ -21,13 +25,13 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 
-from async_toolformer.schemas import BranchCancelled, Cancellation
+from async_toolformer.schemas import DEFAULT_TENANT, BranchCancelled, Cancellation
 
-_Key = tuple[str, str | None]
+_Key = tuple[str, str, str | None]  # tenant, session, branch (None: the whole session)
 
 
 class CancellationBook:
-    """Cancelled ``(session, branch)`` pairs; a ``None`` branch means the whole session."""
+    """Cancelled ``(tenant, session, branch)``; a ``None`` branch means the whole session."""
 
     def __init__(self, *, ttl_s: float = 3600.0, max_entries: int = 100_000,
                  clock: Callable[[], float] = time.monotonic) -> None:
@@ -44,7 +48,7 @@ class CancellationBook:
         """Remember ``cancellation`` for the book's TTL, or for ``ttl_s`` (what is left of
         one restored from a store), never longer; an entry held that lasts longer stays."""
         branch = cancellation.branch_id if isinstance(cancellation, BranchCancelled) else None
-        key = (cancellation.session_id, branch)
+        key = (cancellation.tenant, cancellation.session_id, branch)
         expires = self._clock() + (self._ttl_s if ttl_s is None else min(ttl_s, self._ttl_s))
         held = self._entries.get(key)
         if ttl_s is not None and held is not None and held[0] >= expires:
@@ -54,11 +58,12 @@ class CancellationBook:
         while len(self._entries) > self._max_entries:
             self._entries.popitem(last=False)
 
-    def reason(self, session_id: str, branch_id: str) -> str | None:
-        """Why calls of this branch must not run, or None when they may."""
+    def reason(self, session_id: str, branch_id: str, *,
+               tenant: str = DEFAULT_TENANT) -> str | None:
+        """Why calls of this tenant's branch must not run, or None when they may."""
         if not self._entries:
             return None
-        for key in ((session_id, None), (session_id, branch_id)):
+        for key in ((tenant, session_id, None), (tenant, session_id, branch_id)):
             entry = self._entries.get(key)
             if entry is None:
                 continue

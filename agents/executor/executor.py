@@ -56,6 +56,7 @@ from .guarding import (
     Seal,
     Sealed,
 )
+from .identity import call_fingerprint, conflict_outcome
 from .intake import Admission
 from .limits import CallLimits
 from .outcome import CallOutcome
@@ -157,7 +158,10 @@ class CallExecutor:
                *, received_at: datetime) -> asyncio.Task[Sealed]:
         """Start ``request``; its result goes to the sink. Needs a prior ``reserve``."""
         existing = self._running.get(request.call_id)
-        if existing is not None:
+        if existing is not None and call_fingerprint(existing.request) != call_fingerprint(
+                request):  # another execution's call_id: never its result, never its session
+            task = asyncio.create_task(self._conflict(request, received_at))
+        elif existing is not None:
             task = asyncio.create_task(self._follow(existing.ended))
         else:
             task = asyncio.create_task(self._execute(request, spec, arguments, received_at))
@@ -204,12 +208,15 @@ class CallExecutor:
         return futures
 
     def cancel(self, cancellation: Cancellation) -> int:
-        """Remember ``cancellation`` and cancel the matching running calls; return how many."""
+        """Remember ``cancellation`` and cancel the matching running calls (of its tenant
+        only); return how many."""
         self.cancellations.record(cancellation)
         branch = cancellation.branch_id if isinstance(cancellation, BranchCancelled) else None
         hit = 0
         for call_id in list(self._by_session.get(cancellation.session_id, ())):
             running = self._running[call_id]
+            if running.request.tenant != cancellation.tenant:
+                continue  # the same session id, another tenant: not theirs to stop
             if branch is not None and running.request.branch_id != branch:
                 continue
             if running.cancel_reason is None:
@@ -270,7 +277,8 @@ class CallExecutor:
 
     async def _guarded(self, request: ToolCallRequested, spec: ToolSpec,
                        arguments: dict[str, Any], seal: Seal) -> Sealed:
-        reason = self.cancellations.reason(request.session_id, request.branch_id)
+        reason = self.cancellations.reason(request.session_id, request.branch_id,
+                                           tenant=request.tenant)
         if reason is not None:
             return seal(CallOutcome.failed(CallStatus.CANCELLED, "Cancelled", reason))
         limit = self._tool_slots.get(spec.name)
@@ -315,6 +323,13 @@ class CallExecutor:
                                           attempts=1, started_at=started)
 
         return run
+
+    async def _conflict(self, request: ToolCallRequested, received_at: datetime) -> Sealed:
+        """A call whose call_id is running here for another execution: a Conflict error."""
+        sealed = self._sealer(request, received_at)(conflict_outcome(request))
+        self._count(sealed)
+        await self._sink(sealed)
+        return sealed
 
     async def _follow(self, ended: asyncio.Future[Sealed]) -> Sealed:
         """A redelivered call that is still running here: answer with the first run's result."""
@@ -544,7 +559,8 @@ class CallExecutor:
 
     def _cancelled(self, entry: _Entry) -> Sealed | None:
         request = entry.admission.request
-        reason = self.cancellations.reason(request.session_id, request.branch_id)
+        reason = self.cancellations.reason(request.session_id, request.branch_id,
+                                           tenant=request.tenant)
         if reason is None:
             return None
         outcome = CallOutcome.failed(CallStatus.CANCELLED, "Cancelled", reason)

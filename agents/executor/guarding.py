@@ -116,6 +116,7 @@ class Claimed:
 
     lease: int
     after: str | None = None
+    fingerprint: str = ""  # the execution it was claimed for, to record with its result
 
 
 @dataclass(frozen=True, slots=True)

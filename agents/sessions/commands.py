@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from async_toolformer.schemas import SessionOptions, ToolCallRequested
+from async_toolformer.schemas import DEFAULT_TENANT, SessionOptions, ToolCallRequested
 from async_toolformer.schemas._base import Event
 
 from ..providers import TurnRequest
@@ -37,6 +37,7 @@ class CallModel:
     attempt: int
     request: TurnRequest
     options: SessionOptions
+    tenant: str = DEFAULT_TENANT  # whose limits and ledger entry the turn is
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +54,7 @@ class CancelBranch:
     session_id: str
     branch_id: str
     reason: str
+    tenant: str = DEFAULT_TENANT
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +63,7 @@ class CancelSession:
 
     session_id: str
     reason: str
+    tenant: str = DEFAULT_TENANT
 
 
 @dataclass(frozen=True, slots=True)

@@ -119,8 +119,11 @@ class SessionMachine:
             case LLMTurnFailed():
                 reason = "llm_auth" if event.auth else "llm_error"
                 return self._fail(state, reason, event.error, event.at)
+            case SessionCancelRequested() if event.tenant != state.request.tenant:
+                return []  # a stranger naming this session: not theirs to cancel
             case SessionCancelRequested():
-                return [CancelSession(state.session_id, event.reason),
+                return [CancelSession(state.session_id, event.reason,
+                                      tenant=state.request.tenant),
                         *self._fail(state, "cancelled", event.reason, event.at)]
             case _:
                 return []  # decisions already taken (dispatches, branch decisions), markers
@@ -242,7 +245,8 @@ class SessionMachine:
                 state.saved_tool_ms += saved
                 self._settle(state, call, Settled(f"cancelled: {verdict.reason}", True,
                                                   "cancelled"))
-                commands.append(CancelBranch(state.session_id, call.branch_id, verdict.reason))
+                commands.append(CancelBranch(state.session_id, call.branch_id, verdict.reason,
+                                             tenant=state.request.tenant))
             commands.append(Record(BranchDecision(
                 session_id=state.session_id, branch_id=call.branch_id, call_id=call.call_id,
                 decision=verdict.decision, reason=verdict.reason, score=verdict.score,  # type: ignore[arg-type]
@@ -308,7 +312,8 @@ class SessionMachine:
         commands: list[Command] = [StopModel(state.session_id)]
         if any(call.pending and call.request is not None
                for turn in state.turns for call in turn.calls.values()):
-            commands.append(CancelSession(state.session_id, reason))
+            commands.append(CancelSession(state.session_id, reason,
+                                          tenant=state.request.tenant))
         return commands
 
     def _dispatch_commands(self, state: SessionState,
@@ -325,4 +330,5 @@ class SessionMachine:
         request = TurnRequest(tuple(state.history),
                               self._catalogue.schemas(state.request.tools),
                               max_tokens=options.max_tokens, temperature=options.temperature)
-        return CallModel(state.session_id, turn, attempt, request, options)
+        return CallModel(state.session_id, turn, attempt, request, options,
+                         tenant=state.request.tenant)

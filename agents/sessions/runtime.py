@@ -22,6 +22,7 @@ from async_toolformer.schemas import (
     DeadlineReached,
     JournalMarker,
     SessionCancelled,
+    SessionCancelRequested,
     SessionEvent,
     SessionStarted,
     ToolResultReceived,
@@ -85,6 +86,10 @@ class SessionRuntime:
             return False
         if isinstance(event, ToolResultReceived):
             return state.is_pending(event.result.call_id)
+        if isinstance(event, SessionCancelRequested) and event.tenant != state.request.tenant:
+            logger.warning("ignored a cancellation of session %s from another tenant (%s)",
+                           event.session_id, event.tenant[:64])
+            return False
         return True
 
     def apply(self, event: SessionEvent) -> asyncio.Future[None]:
@@ -116,11 +121,13 @@ class SessionRuntime:
                 case DispatchCall(request=request):
                     self._outbox.send(self.topics.calls, request.session_id.encode(),
                                       encode(request))
-                case CancelBranch(session_id=sid, branch_id=branch, reason=reason):
-                    event = BranchCancelled(session_id=sid, branch_id=branch, reason=reason)
+                case CancelBranch(session_id=sid, branch_id=branch, reason=reason,
+                                  tenant=tenant):
+                    event = BranchCancelled(session_id=sid, branch_id=branch, reason=reason,
+                                            tenant=tenant)
                     self._outbox.send(self.topics.cancellations, sid.encode(), encode(event))
-                case CancelSession(session_id=sid, reason=reason):
-                    cancelled = SessionCancelled(session_id=sid, reason=reason)
+                case CancelSession(session_id=sid, reason=reason, tenant=tenant):
+                    cancelled = SessionCancelled(session_id=sid, reason=reason, tenant=tenant)
                     self._outbox.send(self.topics.cancellations, sid.encode(), encode(cancelled))
                 case StopModel(session_id=sid):
                     self._stop_model(sid)

@@ -31,7 +31,7 @@ from async_toolformer.streams.ops.log_reader import LogRecord, read_range
 from async_toolformer.streams.ops.plan import ReplayPlan
 from async_toolformer.streams.ops.report import ReplayObserver, ReplayReport
 from async_toolformer.streams.ops.selection import RecordRange
-from async_toolformer.streams.redis.ledger import ExecutionLedger
+from async_toolformer.streams.redis.ledger import ExecutionLedger, call_key
 
 __all__ = ["CopiedCalls", "copy_calls"]
 
@@ -81,7 +81,7 @@ async def copy_calls(bootstrap: str, plan: ReplayPlan, selection: RecordRange, *
         async with contextlib.aclosing(records), _cancelling(publishing):
             async for batch in records:
                 calls = _shapes_of(batch, report)
-                stored = (await ledger.read_many([c.call_id for c in calls])
+                stored = (await ledger.read_many([call_key(c.call_id) for c in calls])
                           if ledger is not None else [None] * len(calls))
                 answers: list[tuple[bytes | None, bytes]] = []
                 unrecorded: list[_Call] = []

@@ -10,6 +10,9 @@ The claim protocol, shared with model turns, is :mod:`.claim` (docs/semantics.md
 
 - ``Recorded``: publish the recorded result again, byte for byte the same event.
 - ``HeldElsewhere``: a live worker runs it; wait for its record or its lease to end.
+- ``Conflict``: the call_id is held or recorded for another execution (another
+  tenant, session, tool or arguments: :mod:`~async_toolformer.agents.executor.identity`);
+  answer a ``Conflict`` error to the requester's own session, unrecorded.
 - ``Acquired`` after an expired lease: run again only an idempotent tool, else
   answer ``indeterminate`` (its side effect may or may not have happened).
 - A call whose tool started here is never started here again: on a stop its
@@ -19,8 +22,9 @@ The claim protocol, shared with model turns, is :mod:`.claim` (docs/semantics.md
 
 The executor asks for a fetch's calls at once (``open_many``, ``record_many``:
 one round trip each for the whole batch), with the same decisions; a call held
-elsewhere, or whose record was refused, is left to ``guard``, which remembers
-the calls that started here.
+elsewhere, in conflict, or whose record was refused, is left to ``guard``, which
+remembers the calls that started here. Entries live under ``call:<call_id>``
+(:func:`~async_toolformer.streams.redis.ledger.call_key`), apart from model turns.
 """
 
 from __future__ import annotations
@@ -38,15 +42,18 @@ from async_toolformer.agents.executor import (
     Seal,
     Sealed,
 )
+from async_toolformer.agents.executor.identity import call_fingerprint, conflict_outcome
 from async_toolformer.agents.tools import ToolSpec
 from async_toolformer.schemas import CallStatus, ToolCallRequested
 from async_toolformer.streams.redis.claim import ClaimProtocol, LeaseLostError, Stint, retrying
 from async_toolformer.streams.redis.ledger import (
     Acquired,
+    Conflict,
     HeldElsewhere,
     Ledger,
     LedgerUnavailableError,
     Recorded,
+    call_key,
 )
 from async_toolformer.streams.redis.ratelimit import (
     CallQuota,
@@ -72,7 +79,8 @@ class LedgerGuard:
         self._limiter = limiter
         self._worker_id = worker_id
         self._claims = ClaimProtocol(ledger, worker_id) if ledger is not None else None
-        self._started_here: OrderedDict[str, bool] = OrderedDict()
+        # by (call_id, fingerprint): another execution's call_id must not read the flag
+        self._started_here: OrderedDict[tuple[str, str], bool] = OrderedDict()
 
     @property
     def eager(self) -> bool:
@@ -85,27 +93,28 @@ class LedgerGuard:
         if self._claims is None:
             return seal(await self._limited(request, spec, run))
         work = _ToolWork(self, request, spec, run, seal)
-        return await self._claims.settle(request.call_id, work,
-                                         started_here=self._started_here.pop(request.call_id,
-                                                                             False))
+        return await self._claims.settle(
+            call_key(request.call_id), work,
+            started_here=self._started_here.pop((request.call_id, work.fingerprint), False))
 
     async def open_many(self, requests: Sequence[ToolCallRequested]) -> list[Opening]:
         """Claim every call in one round trip; one held by a live worker is left to ``guard``."""
         ledger = self._ledger
         if ledger is None:
             return [None] * len(requests)
-        claims = await retrying(
-            lambda: ledger.claim_many([(r.call_id, self._worker_id) for r in requests]))
+        prints = [call_fingerprint(r) for r in requests]
+        claims = await retrying(lambda: ledger.claim_many(
+            [(call_key(r.call_id), self._worker_id) for r in requests], fingerprints=prints))
         openings: list[Opening] = []
-        for request, claim in zip(requests, claims, strict=True):
+        for request, fingerprint, claim in zip(requests, prints, claims, strict=True):
             match claim:
                 case Recorded(stored):
                     openings.append(Answered(Sealed.from_wire(stored)))
                 case Acquired(token, takeover_from):
-                    if request.call_id in self._started_here:  # ``hold`` answers, not runs
+                    if (request.call_id, fingerprint) in self._started_here:  # ``hold`` answers
                         takeover_from = self._worker_id
-                    openings.append(Claimed(token, takeover_from))
-                case HeldElsewhere():
+                    openings.append(Claimed(token, takeover_from, fingerprint))
+                case HeldElsewhere() | Conflict():  # ``guard`` waits, or answers the conflict
                     openings.append(None)
         return openings
 
@@ -116,17 +125,19 @@ class LedgerGuard:
         if ledger is None:
             return [True] * len(done)
         kept = await retrying(lambda: ledger.complete_many(
-            [(request.call_id, claimed.lease, sealed.wire) for request, claimed, sealed in done]))
-        for (request, _, _), recorded in zip(done, kept, strict=True):
+            [(call_key(request.call_id), claimed.lease, sealed.wire)
+             for request, claimed, sealed in done],
+            fingerprints=[claimed.fingerprint for _, claimed, _ in done]))
+        for (request, claimed, _), recorded in zip(done, kept, strict=True):
             if not recorded:
-                self._note_started(request.call_id)
+                self._note_started((request.call_id, claimed.fingerprint))
         return kept
 
     async def release_many(self, held: Sequence[tuple[ToolCallRequested, Claimed]]) -> None:
         if self._ledger is None or not held:
             return
         try:
-            await self._ledger.release_many([(r.call_id, c.lease) for r, c in held])
+            await self._ledger.release_many([(call_key(r.call_id), c.lease) for r, c in held])
         except LedgerUnavailableError:
             logger.warning("could not release the claims of %d calls; their leases will expire",
                            len(held))
@@ -140,20 +151,21 @@ class LedgerGuard:
         """
         if self._claims is None:
             return seal(await self._limited(request, spec, run))
-        work = _ToolWork(self, request, spec, run, seal)
-        answer = work.instead(claimed.after, self._started_here.pop(request.call_id, False))
+        work = _ToolWork(self, request, spec, run, seal, fingerprint=claimed.fingerprint or None)
+        answer = work.instead(claimed.after,
+                              self._started_here.pop((request.call_id, work.fingerprint), False))
         if answer is not None:
             return answer
         started = self.eager and claimed.after is None
         try:
-            return await self._claims.run_leased(request.call_id, claimed.lease, work,
+            return await self._claims.run_leased(call_key(request.call_id), claimed.lease, work,
                                                  started=started)
         except LeaseLostError as lost:
             # Not recordable under this claim: record_many is refused and guard answers.
             return work.indeterminate("its lease was lost while it ran" if lost.started
                                       else "its lease was lost before it ran")
 
-    def _note_started(self, call_id: str) -> None:
+    def _note_started(self, call_id: tuple[str, str]) -> None:
         self._started_here[call_id] = True
         while len(self._started_here) > _STARTED_REMEMBERED:
             self._started_here.popitem(last=False)
@@ -182,15 +194,19 @@ class _ToolWork:
     side_effects = True
 
     def __init__(self, guard: LedgerGuard, request: ToolCallRequested, spec: ToolSpec,
-                 run: Run, seal: Seal) -> None:
+                 run: Run, seal: Seal, *, fingerprint: str | None = None) -> None:
         self._guard = guard
         self._request = request
         self._spec = spec
         self._run = run
         self._seal = seal
+        self.fingerprint = fingerprint or call_fingerprint(request)
 
     def answer(self, stored: bytes) -> Sealed:
         return Sealed.from_wire(stored)  # published again as the very bytes recorded
+
+    def conflict(self) -> Sealed:
+        return self._seal(conflict_outcome(self._request))  # the requester's own session
 
     def instead(self, takeover_from: str | None, started_here: bool) -> Sealed | None:
         name = self._spec.name

@@ -10,7 +10,9 @@ differ it is because a tool has side effects and a model turn has none
    turn, after which :class:`LedgerUnavailableError` is raised (the turn guard
    ends the turn as failed).
 2. ``Recorded``: answer from the record. ``HeldElsewhere``: wait for the record
-   or for the lease to end, then claim again.
+   or for the lease to end, then claim again. ``Conflict``: the key belongs to
+   another execution (``Work.fingerprint`` differs): answer ``Work.conflict()``,
+   unrecorded, and leave the entry alone.
 3. ``Acquired``: the work may answer without running (``Work.instead``): a tool
    taken over from an expired lease is answered ``indeterminate`` unless it is
    idempotent, and a tool this worker already started is never started again.
@@ -45,6 +47,7 @@ from typing import Protocol, TypeVar
 
 from async_toolformer.streams.redis.ledger import (
     Acquired,
+    Conflict,
     HeldElsewhere,
     LeaseKeeper,
     Ledger,
@@ -133,6 +136,15 @@ class Work(Protocol[R]):
         """True for a tool (never run twice by our doing), False for a model turn."""
         ...
 
+    @property
+    def fingerprint(self) -> str:
+        """Who asked for what (hex): the ledger answers another execution's key ``Conflict``."""
+        ...
+
+    def conflict(self) -> R:
+        """The answer when the key belongs to another execution (not recorded)."""
+        ...
+
     def answer(self, stored: bytes) -> R:
         """The answer from a recorded result."""
         ...
@@ -165,11 +177,16 @@ class ClaimProtocol:
     async def settle(self, key: str, work: Work[R], *, started_here: bool = False) -> R:
         """Steps 1 to 5 until ``key`` has an answer."""
         while True:
-            claim = await retrying(lambda: self.ledger.claim(key, self.owner),
-                                   patience_s=self.patience_s)
+            claim = await retrying(
+                lambda: self.ledger.claim(key, self.owner, fingerprint=work.fingerprint),
+                patience_s=self.patience_s)
             match claim:
                 case Recorded(stored):
                     return work.answer(stored)
+                case Conflict():
+                    logger.warning("%s belongs to another execution; answering with a conflict",
+                                   key)
+                    return work.conflict()
                 case HeldElsewhere(owner, expires_in_ms):
                     logger.info("%s is held by %s; waiting up to %d ms", key, owner,
                                 expires_in_ms)
@@ -217,7 +234,8 @@ class ClaimProtocol:
             await self.release(key, token)
             return True
         try:
-            if await retrying(lambda: self.ledger.complete(key, token, record),
+            if await retrying(lambda: self.ledger.complete(key, token, record,
+                                                           fingerprint=work.fingerprint),
                               patience_s=self.patience_s):
                 return True
         except LedgerUnavailableError as exc:

@@ -1,7 +1,11 @@
 """LLM calls as calls: model turns go through the execution ledger and the rate limits.
 
-A turn is keyed ``llm:{session}:{turn}:{attempt}`` and runs under the claim
-protocol of tool calls (:mod:`.claim`), as work without side effects. The first
+A turn is keyed ``llm:{session}:{turn}:{attempt}`` (tool calls live under
+``call:``, so no call_id reaches a turn's entry) and runs under the claim
+protocol of tool calls (:mod:`.claim`), as work without side effects. Its
+fingerprint names the session's tenant: a session of another tenant with the
+same id is refused its turns (``LLMTurnFailed``), never fed this one's. Limits
+are the session's tenant's. The first
 time, it waits for the limits of its provider and model (service
 ``llm:{provider}:{model}``: one admission costs the turn's estimated tokens, so a
 file can hold requests/minute and tokens/minute for the same service), runs,
@@ -23,6 +27,7 @@ the turn stands unrecorded and a warning is logged.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -46,7 +51,7 @@ from async_toolformer.streams.redis.ratelimit import (
     RateLimiter,
 )
 
-__all__ = ["LedgerTurnGuard", "turn_key"]
+__all__ = ["LedgerTurnGuard", "turn_fingerprint", "turn_key"]
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +61,12 @@ DEFAULT_PATIENCE_S = 30.0
 
 def turn_key(command: CallModel) -> str:
     return f"llm:{command.session_id}:{command.turn}:{command.attempt}"
+
+
+def turn_fingerprint(command: CallModel) -> str:
+    """Whose turn it is: the tenant and session (32 hex digits)."""
+    return hashlib.sha256(f"{command.tenant}\0{command.session_id}".encode(
+        "utf-8", "surrogatepass")).hexdigest()[:32]
 
 
 class LedgerTurnGuard:
@@ -111,7 +122,7 @@ class LedgerTurnGuard:
         prompt_chars = sum(len(str(getattr(m, "content", "") or ""))
                            for m in command.request.messages)
         tokens = prompt_chars / _CHARS_PER_TOKEN + (command.request.max_tokens or 0)
-        return CallQuota(tool="llm", service=service, tenant=self._tenant,
+        return CallQuota(tool="llm", service=service, tenant=command.tenant or self._tenant,
                          cost=max(1.0, tokens))
 
 
@@ -146,6 +157,15 @@ class _TurnWork:
         self._command = command
         self._drive = drive
         self._feed = feed
+        self.fingerprint = turn_fingerprint(command)
+
+    def conflict(self) -> list[SessionEvent]:
+        failed = LLMTurnFailed(
+            session_id=self._command.session_id, turn=self._command.turn,
+            error="this turn's ledger entry belongs to a session of another tenant with the "
+                  "same session_id; start the session with a new session_id")
+        self._feed(failed)
+        return [failed]
 
     def answer(self, stored: bytes) -> list[SessionEvent]:
         events = _decode(stored)

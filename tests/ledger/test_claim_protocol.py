@@ -22,11 +22,15 @@ class Job:
 
     def __init__(self, body: Callable[[], Awaitable[str]], *, side_effects: bool = True) -> None:
         self.side_effects = side_effects
+        self.fingerprint = ""
         self._body = body
         self.started_here_seen: list[bool] = []
 
     def answer(self, stored: bytes) -> str:
         return stored.decode()
+
+    def conflict(self) -> str:
+        return "conflict"
 
     def instead(self, takeover_from: str | None, started_here: bool) -> str | None:
         self.started_here_seen.append(started_here)

@@ -18,6 +18,7 @@ import pytest
 import pytest_asyncio
 
 from async_toolformer.agents.executor import Admission, CallExecutor, Sealed
+from async_toolformer.agents.executor.identity import call_fingerprint
 from async_toolformer.agents.tools import ToolRegistry, tool
 from async_toolformer.schemas import CallStatus, ToolCallCompleted, ToolCallRequested
 from async_toolformer.streams.devtools.stack.redis_server import (
@@ -29,6 +30,7 @@ from async_toolformer.streams.redis.ledger import (
     ExecutionLedger,
     HeldElsewhere,
     Recorded,
+    call_key,
 )
 
 from .conftest import LedgerFactory, fresh_namespace
@@ -115,7 +117,8 @@ async def test_a_tool_running_past_the_grace_period_keeps_its_claim(
     await asyncio.wait([future], timeout=5)
     assert future.cancelled() or future.exception() is not None  # no result published
 
-    held = await ledger.claim(tag, "w2")  # not handed back as if it had never started
+    # not handed back as if it had never started
+    held = await ledger.claim(call_key(tag), "w2", fingerprint=call_fingerprint(request_for(tag)))
     assert isinstance(held, HeldElsewhere)
     assert held.owner == "w1"
 
@@ -163,7 +166,8 @@ async def test_a_ledger_lost_while_the_tool_ran_answers_indeterminate_not_again(
     assert "lost its claim" in (result.error.message if result.error else "")
     assert runs[tag] == 1  # never run again on the same worker
     assert [r.call_id for r in published.results] == [tag]
-    recorded = await ledger.claim(tag, "w2")  # and the answer is now the record
+    recorded = await ledger.claim(call_key(tag), "w2",  # and the answer is now the record
+                                  fingerprint=call_fingerprint(request_for(tag)))
     assert isinstance(recorded, Recorded)
     await executor.close()
 
@@ -177,7 +181,7 @@ async def test_a_lease_lost_while_the_tool_runs_cancels_it(
     executor = executor_on(ledger, "w1", published)
     future = await submit(executor, tag, batch=batch)
     await until(lambda: runs[tag] == 1)
-    await ledger.redis.delete(ledger.key(tag))  # evicted, say: the next renewal finds it gone
+    await ledger.redis.delete(ledger.key(call_key(tag)))  # evicted: the next renewal finds it gone
 
     result = (await asyncio.wait_for(future, 20)).event
     assert tag in cut  # the tool was stopped, not left running unguarded

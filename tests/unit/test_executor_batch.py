@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from async_toolformer.agents.executor import Admission, CallExecutor, Claimed, Run, Seal, Sealed
+from async_toolformer.agents.executor.identity import call_fingerprint
 from async_toolformer.agents.tools import ToolRegistry, ToolSpec, tool
 from async_toolformer.schemas import (
     BranchCancelled,
@@ -16,7 +17,7 @@ from async_toolformer.schemas import (
     ToolCallRequested,
 )
 from async_toolformer.streams.redis.call_guard import LedgerGuard
-from async_toolformer.streams.redis.ledger import Acquired, InMemoryLedger
+from async_toolformer.streams.redis.ledger import Acquired, InMemoryLedger, call_key
 
 registry = ToolRegistry()
 runs: list[str] = []
@@ -148,7 +149,7 @@ async def test_waiting_calls_that_end_together_are_recorded_and_published_togeth
     results = await asyncio.wait_for(_events(*futures), 5)
     assert [r.output for r in results] == [f"g{i}" for i in range(30)]
     assert published.batches == 1
-    assert None not in [await ledger.lookup(f"g{i}") for i in range(30)]
+    assert None not in [await ledger.lookup(call_key(f"g{i}")) for i in range(30)]
 
 
 async def test_a_cancelled_session_is_answered_without_a_claim() -> None:
@@ -161,8 +162,8 @@ async def test_a_cancelled_session_is_answered_without_a_claim() -> None:
     assert late.status is CallStatus.CANCELLED
     assert kept.status is CallStatus.OK
     assert runs == ["kept"]
-    assert await ledger.lookup("late") is None
-    assert isinstance(await ledger.claim("late", "other"), Acquired)  # nobody holds it
+    assert await ledger.lookup(call_key("late")) is None
+    assert isinstance(await ledger.claim(call_key("late"), "other"), Acquired)  # nobody holds it
 
 
 async def test_a_duplicate_in_one_batch_runs_once() -> None:
@@ -253,7 +254,7 @@ async def test_a_guard_that_admits_each_call_sees_it_before_it_runs() -> None:
     assert all(r.status is CallStatus.OK for r in results)
     assert guard.admitted == [f"a{i}" for i in range(10)]
     assert sorted(runs) == sorted(guard.admitted)
-    assert None not in [await ledger.lookup(f"a{i}") for i in range(10)]
+    assert None not in [await ledger.lookup(call_key(f"a{i}")) for i in range(10)]
 
 
 @tool(registry=registry)
@@ -271,7 +272,8 @@ async def test_a_tool_that_cancels_itself_at_once_spoils_only_its_own_call() -> 
     await asyncio.wait(futures, timeout=5)
     assert futures[1].cancelled()  # no result: its offset stays uncommitted
     assert [f.result().event.output for f in (futures[0], futures[2])] == ["ok1", "ok2"]
-    retaken = await ledger.claim("bad", "other")
+    bad = _admission("bad", "self_cancelling").request
+    retaken = await ledger.claim(call_key("bad"), "other", fingerprint=call_fingerprint(bad))
     assert isinstance(retaken, Acquired)
     assert retaken.takeover_from is None  # handed back, not left to expire
 

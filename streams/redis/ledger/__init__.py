@@ -13,9 +13,18 @@ tools. See :mod:`.ledger` for the Redis layout and what an entry costs.
                                                   # await ledger.complete(call_id, token, result)
         case Recorded(result): ...                # answer with result
         case HeldElsewhere(owner, expires_in_ms): ...  # leave it to its owner
+        case Conflict(): ...                      # another execution's call_id: refuse
+
+Pass ``fingerprint=`` to ``claim`` and ``complete`` to name the execution.
 """
 
-from async_toolformer.streams.redis.ledger.claims import Acquired, Claim, HeldElsewhere, Recorded
+from async_toolformer.streams.redis.ledger.claims import (
+    Acquired,
+    Claim,
+    Conflict,
+    HeldElsewhere,
+    Recorded,
+)
 from async_toolformer.streams.redis.ledger.exceptions import (
     LedgerConfigError,
     LedgerEntryError,
@@ -23,6 +32,7 @@ from async_toolformer.streams.redis.ledger.exceptions import (
     LedgerUnavailableError,
 )
 from async_toolformer.streams.redis.ledger.keeper import LeaseKeeper
+from async_toolformer.streams.redis.ledger.keys import call_key
 from async_toolformer.streams.redis.ledger.ledger import ExecutionLedger
 from async_toolformer.streams.redis.ledger.memory import InMemoryLedger
 from async_toolformer.streams.redis.ledger.model import LedgerModel
@@ -31,6 +41,7 @@ from async_toolformer.streams.redis.ledger.protocol import Ledger
 __all__ = [
     "Acquired",
     "Claim",
+    "Conflict",
     "ExecutionLedger",
     "HeldElsewhere",
     "InMemoryLedger",
@@ -42,4 +53,5 @@ __all__ = [
     "LedgerModel",
     "LedgerUnavailableError",
     "Recorded",
+    "call_key",
 ]

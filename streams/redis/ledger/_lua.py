@@ -8,7 +8,8 @@ instead; sending it once when a batch agrees (one worker, one lease) halves the
 arguments the client has to encode, which is where its time goes.
 
 Every key is one call_id; a key is a hash while leased (``tok``, ``own``,
-``exp``) and becomes the record string once completed.
+``exp``, ``fp``: the fingerprint of the execution) and becomes the record string
+once completed.
 Numbers go through ``fmt`` because Lua would print 1.7e12 in exponent form.
 """
 
@@ -37,11 +38,13 @@ local function token_in(record, key)
 end
 """
 
-# shared: worker_id, lease_ms (or per key, both)
-# -> {0, token, takeover_from|nil} | {1, record} | {2, owner, left_ms}
+# shared: worker_id, lease_ms (or per key, both); per key: fingerprint
+# -> {0, token, takeover_from|nil} | {1, record} | {2, owner, left_ms} | {3} (conflict)
 # The hash is read without asking its TYPE first: a key that is not one (a record,
 # or something foreign) fails HMGET, and only then is its type looked up. Numbers a
 # batch shares are formatted once: every key never leased before gets ``now``.
+# A hash whose fingerprint is not the claim's is a conflict, live or not; a record's
+# fingerprint is compared by the caller (it is in the record's header).
 CLAIM = _PRELUDE + """
 local worker, lease = ARGV[3], tonumber(ARGV[4])
 local each = worker == ''
@@ -49,13 +52,18 @@ local now_s = fmt(now)
 local exp_s, keep_s
 if not each then exp_s, keep_s = fmt(now + lease), fmt(math.max(retention, lease)) end
 for i, key in ipairs(KEYS) do
+  local fp
   if each then
-    worker, lease = ARGV[3 + 2 * i], tonumber(ARGV[4 + 2 * i])
+    worker, lease, fp = ARGV[2 + 3 * i], tonumber(ARGV[3 + 3 * i]), ARGV[4 + 3 * i]
     exp_s, keep_s = fmt(now + lease), fmt(math.max(retention, lease))
+  else
+    fp = ARGV[4 + i]
   end
-  local f = redis.pcall('HMGET', key, 'tok', 'own', 'exp')
+  local f = redis.pcall('HMGET', key, 'tok', 'own', 'exp', 'fp')
   if f['err'] then
     if kind_of(key) == 'string' then out[i] = {1, redis.call('GET', key)} end
+  elseif f[1] and (f[4] or '') ~= fp then
+    out[i] = {3}
   else
     local tok, owner, exp = tonumber(f[1]) or 0, f[2], tonumber(f[3]) or 0
     if exp > now then
@@ -64,7 +72,7 @@ for i, key in ipairs(KEYS) do
       local token = math.max(tok + 1, now)
       local token_s = now_s
       if token ~= now then token_s = fmt(token) end
-      redis.call('HSET', key, 'tok', token_s, 'own', worker, 'exp', exp_s)
+      redis.call('HSET', key, 'tok', token_s, 'own', worker, 'exp', exp_s, 'fp', fp)
       redis.call('PEXPIRE', key, keep_s)
       if owner == '' then owner = false end
       out[i] = {0, token_s, owner}

@@ -1,4 +1,4 @@
-"""The three answers to a claim: run it, answer from the record, or leave it alone."""
+"""The answers to a claim: run it, answer from the record, leave it alone, or refuse it."""
 
 from __future__ import annotations
 
@@ -33,4 +33,11 @@ class HeldElsewhere:
     expires_in_ms: int
 
 
-Claim = Acquired | Recorded | HeldElsewhere
+@dataclass(frozen=True, slots=True)
+class Conflict:
+    """The key is held or recorded for another execution (another fingerprint: another
+    tenant, session, tool or arguments). Answer the caller with a conflict error, never
+    with the other execution's result, and leave the entry alone."""
+
+
+Claim = Acquired | Recorded | HeldElsewhere | Conflict

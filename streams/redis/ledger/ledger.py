@@ -1,8 +1,9 @@
 """The execution ledger in Redis: who may run a call, and what it answered.
 
 Each call_id is one key, ``<prefix>:<namespace>:<call_id>``: while a call is
-leased it is a small hash (token, owner, lease expiry); once completed it is
-replaced by one string holding the result once, zlib-compressed above
+leased it is a small hash (token, owner, lease expiry, the fingerprint of the
+execution that claimed it); once completed it is replaced by one string holding
+the fingerprint and the result once, zlib-compressed above
 ``compress_above_bytes`` when that makes it smaller. Cost per entry, measured
 on Redis 7 as the growth of ``used_memory`` over 20,000 entries with uuid
 call_ids (62-byte keys): about 260 bytes while leased, about 220 bytes plus the
@@ -33,8 +34,14 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from async_toolformer.streams.redis.client import redis_client
 from async_toolformer.streams.redis.ledger import _lua
 from async_toolformer.streams.redis.ledger._batcher import MicroBatcher
-from async_toolformer.streams.redis.ledger._codec import decode_record, encode_record
-from async_toolformer.streams.redis.ledger.claims import Acquired, Claim, HeldElsewhere, Recorded
+from async_toolformer.streams.redis.ledger._codec import decode_record, encode_record, split_record
+from async_toolformer.streams.redis.ledger.claims import (
+    Acquired,
+    Claim,
+    Conflict,
+    HeldElsewhere,
+    Recorded,
+)
 from async_toolformer.streams.redis.ledger.exceptions import (
     LedgerConfigError,
     LedgerEntryError,
@@ -89,7 +96,7 @@ class ExecutionLedger:
                                  ("lookup", _lua.LOOKUP))
         }
         batching: dict[str, Any] = {"max_batch": max_batch, "linger_s": linger_ms / 1000}
-        self._claims = MicroBatcher[tuple[str, str, int], Claim](
+        self._claims = MicroBatcher[tuple[str, str, int, str], Claim](
             lambda items: self._claim(items, None), **batching)
         self._renewals = MicroBatcher[tuple[str, int, int], bool](
             lambda items: self._renew(items, None), **batching)
@@ -113,19 +120,27 @@ class ExecutionLedger:
         """The Redis key of ``call_id`` in this namespace."""
         return self._prefix + call_id
 
-    def claim(self, call_id: str, worker_id: str, *, lease_ms: int | None = None
-              ) -> Awaitable[Claim]:
-        """Ask to run ``call_id``: see :data:`Claim` for the three answers."""
-        return self._claims.submit((call_id, worker_id, lease_ms or self.lease_ms))
+    def claim(self, call_id: str, worker_id: str, *, lease_ms: int | None = None,
+              fingerprint: str = "") -> Awaitable[Claim]:
+        """Ask to run ``call_id``: see :data:`Claim` for the answers.
+
+        ``fingerprint`` names the execution (hex, or ""): an entry claimed or
+        recorded with another one answers :class:`Conflict`.
+        """
+        return self._claims.submit((call_id, worker_id, lease_ms or self.lease_ms, fingerprint))
 
     def renew(self, call_id: str, token: int, *, lease_ms: int | None = None
               ) -> Awaitable[bool]:
         """Extend the lease; False when ``token`` is no longer current (the lease is lost)."""
         return self._renewals.submit((call_id, token, lease_ms or self.lease_ms))
 
-    def complete(self, call_id: str, token: int, result: bytes) -> Awaitable[bool]:
-        """Record ``result`` iff ``token`` is current (or already recorded it); drop the lease."""
-        return self._completions.submit((call_id, self._encode(token, result)))
+    def complete(self, call_id: str, token: int, result: bytes, *,
+                 fingerprint: str = "") -> Awaitable[bool]:
+        """Record ``result`` iff ``token`` is current (or already recorded it); drop the lease.
+
+        ``fingerprint``: the one the call was claimed with, kept in the record.
+        """
+        return self._completions.submit((call_id, self._encode(token, result, fingerprint)))
 
     def release(self, call_id: str, token: int) -> Awaitable[bool]:
         """Give the lease back before the tool started, so the next claim is a clean start."""
@@ -136,10 +151,13 @@ class ExecutionLedger:
         return self._lookups.submit(call_id)
 
     async def claim_many(self, requests: Sequence[tuple[str, str]], *,
-                         lease_ms: int | None = None, now_ms: int | None = None) -> list[Claim]:
-        """``claim`` for each (call_id, worker_id), in one round trip."""
+                         lease_ms: int | None = None, now_ms: int | None = None,
+                         fingerprints: Sequence[str] | None = None) -> list[Claim]:
+        """``claim`` for each (call_id, worker_id) (and fingerprint), in one round trip."""
         lease = lease_ms or self.lease_ms
-        return await self._claim([(c, w, lease) for c, w in requests], now_ms)
+        prints = fingerprints if fingerprints is not None else [""] * len(requests)
+        return await self._claim([(c, w, lease, f) for (c, w), f in zip(requests, prints,
+                                                                         strict=True)], now_ms)
 
     async def renew_many(self, leases: Sequence[tuple[str, int]], *,
                          lease_ms: int | None = None, now_ms: int | None = None) -> list[bool]:
@@ -148,9 +166,12 @@ class ExecutionLedger:
         return await self._renew([(c, t, lease) for c, t in leases], now_ms)
 
     async def complete_many(self, results: Sequence[tuple[str, int, bytes]], *,
-                            now_ms: int | None = None) -> list[bool]:
-        """``complete`` for each (call_id, token, result), in one round trip."""
-        return await self._complete([(c, self._encode(t, r)) for c, t, r in results], now_ms)
+                            now_ms: int | None = None,
+                            fingerprints: Sequence[str] | None = None) -> list[bool]:
+        """``complete`` for each (call_id, token, result) (and fingerprint), in one round trip."""
+        prints = fingerprints if fingerprints is not None else [""] * len(results)
+        return await self._complete([(c, self._encode(t, r, f)) for (c, t, r), f
+                                     in zip(results, prints, strict=True)], now_ms)
 
     async def release_many(self, leases: Sequence[tuple[str, int]], *,
                            now_ms: int | None = None) -> list[bool]:
@@ -184,6 +205,17 @@ class ExecutionLedger:
         return [None if r is None else self._decode(k, r) for k, r in zip(keys, stored,
                                                                           strict=True)]
 
+    async def entry(self, call_id: str) -> tuple[str, bytes] | None:
+        """The fingerprint and result recorded for ``call_id``, or None (not recorded)."""
+        key = self.key(call_id)
+        stored = (await self._run("lookup", [key], [], None))[0]
+        if stored is None:
+            return None
+        try:
+            return split_record(stored)
+        except ValueError as exc:
+            raise LedgerEntryError(key, "holds a string that is not a ledger record") from exc
+
     async def ping(self) -> None:
         """Raise :class:`LedgerUnavailableError` unless Redis answers."""
         await self._run("lookup", [], [], None)
@@ -207,21 +239,23 @@ class ExecutionLedger:
     async def _release(self, items: Sequence[tuple[str, int]], now: int | None) -> list[bool]:
         return await self._flags("release", [c for c, _ in items], [t for _, t in items], now)
 
-    def _encode(self, token: int, result: bytes) -> bytes:
-        return encode_record(token, result, self.compress_above_bytes)
+    def _encode(self, token: int, result: bytes, fingerprint: str = "") -> bytes:
+        return encode_record(token, result, self.compress_above_bytes, fingerprint=fingerprint)
 
-    async def _claim(self, items: Sequence[tuple[str, str, int]], now: int | None) -> list[Claim]:
+    async def _claim(self, items: Sequence[tuple[str, str, int, str]], now: int | None
+                     ) -> list[Claim]:
         if not items:
             return []
-        keys = [self.key(c) for c, _, _ in items]
-        _, worker, lease = items[0]
+        keys = [self.key(c) for c, _, _, _ in items]
+        _, worker, lease, _ = items[0]
         args: list[str | int | bytes]
-        if all(w == worker and ls == lease for _, w, ls in items):
-            args = [worker, lease]
+        if all(w == worker and ls == lease for _, w, ls, _ in items):
+            args = [worker, lease, *(f for _, _, _, f in items)]
         else:
-            args = ["", "", *(a for _, w, ls in items for a in (w, ls))]
+            args = ["", "", *(a for _, w, ls, f in items for a in (w, ls, f))]
         replies = await self._run("claim", keys, args, now)
-        return [self._to_claim(key, reply) for key, reply in zip(keys, replies, strict=True)]
+        return [self._to_claim(key, reply, item[3])
+                for key, reply, item in zip(keys, replies, items, strict=True)]
 
     async def _renew(self, items: Sequence[tuple[str, int, int]], now: int | None) -> list[bool]:
         if not items:
@@ -258,13 +292,19 @@ class ExecutionLedger:
             raise
         return replies
 
-    def _to_claim(self, key: str, reply: list[Any]) -> Claim:
+    def _to_claim(self, key: str, reply: list[Any], fingerprint: str) -> Claim:
         kind = reply[0]
         if kind == 0:
             takeover = reply[2].decode() if reply[2] is not None else None
             return Acquired(int(reply[1]), takeover)
         if kind == 1:
-            return Recorded(self._decode(key, reply[1]))
+            try:
+                recorded_by, result = split_record(reply[1])
+            except ValueError as exc:
+                raise LedgerEntryError(key, "holds a string that is not a ledger record") from exc
+            return Recorded(result) if recorded_by == fingerprint else Conflict()
+        if kind == 3:
+            return Conflict()
         return HeldElsewhere(reply[1].decode(), int(reply[2]))
 
     @staticmethod

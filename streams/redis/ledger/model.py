@@ -1,7 +1,9 @@
 """A pure-Python model of the ledger's state machine, with an explicit clock.
 
 The Lua scripts and this model must give the same answers for the same
-operations at the same times; the tests check that on real Redis. It also backs
+operations at the same times; the tests check that on real Redis. An entry
+remembers the fingerprint of the execution that claimed it: a claim with
+another one is a :class:`Conflict`, whatever state the entry is in. It also backs
 :class:`InMemoryLedger` for unit tests of code that uses a ledger.
 """
 
@@ -9,7 +11,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from async_toolformer.streams.redis.ledger.claims import Acquired, Claim, HeldElsewhere, Recorded
+from async_toolformer.streams.redis.ledger.claims import (
+    Acquired,
+    Claim,
+    Conflict,
+    HeldElsewhere,
+    Recorded,
+)
 
 
 @dataclass(slots=True)
@@ -18,6 +26,7 @@ class _Lease:
     owner: str  # "" once released
     expires_ms: int
     key_expires_ms: int
+    fingerprint: str = ""
 
 
 @dataclass(slots=True)
@@ -25,6 +34,7 @@ class _Record:
     token: int
     result: bytes
     key_expires_ms: int
+    fingerprint: str = ""
 
 
 class LedgerModel:
@@ -36,10 +46,12 @@ class LedgerModel:
         self._entries: dict[str, _Lease | _Record] = {}
 
     def claim(self, call_id: str, worker_id: str, now_ms: int,
-              lease_ms: int | None = None) -> Claim:
+              lease_ms: int | None = None, fingerprint: str = "") -> Claim:
         """See :meth:`ExecutionLedger.claim`."""
         lease = lease_ms or self.lease_ms
         entry = self._live(call_id, now_ms)
+        if entry is not None and entry.fingerprint != fingerprint:
+            return Conflict()
         if isinstance(entry, _Record):
             return Recorded(entry.result)
         if entry is not None and entry.expires_ms > now_ms:
@@ -47,7 +59,7 @@ class LedgerModel:
         token = max((entry.token if entry else 0) + 1, now_ms)
         takeover = (entry.owner or None) if entry is not None else None
         self._entries[call_id] = _Lease(token, worker_id, now_ms + lease,
-                                        now_ms + max(self.retention_ms, lease))
+                                        now_ms + max(self.retention_ms, lease), fingerprint)
         return Acquired(token, takeover)
 
     def renew(self, call_id: str, token: int, now_ms: int, lease_ms: int | None = None) -> bool:
@@ -60,14 +72,15 @@ class LedgerModel:
         entry.key_expires_ms = now_ms + max(self.retention_ms, lease)
         return True
 
-    def complete(self, call_id: str, token: int, result: bytes, now_ms: int) -> bool:
+    def complete(self, call_id: str, token: int, result: bytes, now_ms: int,
+                 fingerprint: str = "") -> bool:
         """See :meth:`ExecutionLedger.complete`."""
         entry = self._live(call_id, now_ms)
         if isinstance(entry, _Record):
             return entry.token == token
         if entry is None or entry.token != token:
             return False
-        self._entries[call_id] = _Record(token, result, now_ms + self.retention_ms)
+        self._entries[call_id] = _Record(token, result, now_ms + self.retention_ms, fingerprint)
         return True
 
     def release(self, call_id: str, token: int, now_ms: int) -> bool:
@@ -82,6 +95,11 @@ class LedgerModel:
         """See :meth:`ExecutionLedger.lookup`."""
         entry = self._live(call_id, now_ms)
         return entry.result if isinstance(entry, _Record) else None
+
+    def entry(self, call_id: str, now_ms: int) -> tuple[str, bytes] | None:
+        """See :meth:`ExecutionLedger.entry`."""
+        entry = self._live(call_id, now_ms)
+        return (entry.fingerprint, entry.result) if isinstance(entry, _Record) else None
 
     def current_token(self, call_id: str, now_ms: int) -> int | None:
         """The token that may record now, if the call is leased (for invariants)."""
