@@ -5,6 +5,7 @@ from .executor import CallExecutor, ExecutorStats
 from .guarding import (
     Answered,
     BatchSink,
+    BulkAdmission,
     CallGuard,
     Claimed,
     Opening,
@@ -23,6 +24,7 @@ __all__ = [
     "Admission",
     "Answered",
     "BatchSink",
+    "BulkAdmission",
     "CallExecutor",
     "CallGuard",
     "CallLimits",

@@ -10,10 +10,10 @@ Two ways in. ``submit`` gives one call a task of its own. ``submit_batch`` takes
 the calls of one fetch together: one task claims them all in one round trip,
 starts each tool at once, records and publishes those that finished without
 waiting (most of them, for quick tools) in one round trip each, and gives a task
-only to a call whose tool has to wait (or, with rate limits, every call: it may
-have to wait for its limits). A call the batch cannot decide (a duplicate in
-flight, a tool with a cap, a claim held elsewhere) goes to ``submit``'s path, so
-both ways keep the same semantics.
+only to a call whose tool has to wait, or (with rate limits, admitted for the
+whole batch in one decision) to a call its limits do not admit yet. A call the
+batch cannot decide (a duplicate in flight, a tool with a cap, a claim held
+elsewhere) goes to ``submit``'s path, so both ways keep the same semantics.
 
 Every call ends in a result, whatever fails around it. An exception that is not
 the tool's (the ledger's Redis refusing a script, a bug) ends the call it
@@ -48,6 +48,7 @@ from .cancellations import CancellationBook
 from .guarding import (
     Answered,
     BatchSink,
+    BulkAdmission,
     CallGuard,
     Claimed,
     Opening,
@@ -355,7 +356,8 @@ class CallExecutor:
                 logger.exception("claiming a batch of %d calls failed; claiming each alone",
                                  len(runnable))
                 openings = [None] * len(runnable)
-            dropped = self._start_all(runnable, openings, finished)
+            starts = await self._admit(runnable, openings)
+            dropped = self._start_all(runnable, openings, starts, finished)
             if dropped and self._guard is not None:
                 await self._hand_back(dropped)
             self._opening.difference_update(e.admission.request.call_id for e in batch)
@@ -373,16 +375,40 @@ class CallExecutor:
             return [_UNGUARDED] * len(entries)
         return await self._guard.open_many([e.admission.request for e in entries])
 
-    def _start_all(self, entries: list[_Entry], openings: list[Opening],
+    async def _admit(self, entries: list[_Entry], openings: list[Opening]) -> list[bool]:
+        """Which claimed calls may start at once: all under an eager guard; under one
+        that admits in bulk, those it admitted (the others wait in ``hold``)."""
+        guard = self._guard
+        if guard is None or guard.eager or not isinstance(guard, BulkAdmission):
+            return [guard is None or guard.eager] * len(entries)
+        starts = [False] * len(entries)
+        asked: list[int] = []
+        calls: list[tuple[ToolCallRequested, ToolSpec, Claimed]] = []
+        for i, (entry, opening) in enumerate(zip(entries, openings, strict=True)):
+            if isinstance(opening, Claimed) and opening.after is None:
+                asked.append(i)
+                calls.append((entry.admission.request, entry.admission.spec, opening))
+        if not calls:
+            return starts
+        try:
+            admitted = await guard.admit_many(calls)
+        except Exception:  # each call asks for its admission in ``hold`` instead
+            logger.exception("admitting a batch of %d calls failed; admitting each alone",
+                             len(calls))
+            return starts
+        for i, now in zip(asked, admitted, strict=True):
+            starts[i] = now
+        return starts
+
+    def _start_all(self, entries: list[_Entry], openings: list[Opening], starts: list[bool],
                    finished: list[_Finished]) -> list[tuple[ToolCallRequested, Claimed]]:
-        """Start each claimed tool; those done at once join ``finished``.
+        """Start each claimed tool that may start now; those done at once join ``finished``.
 
         Returns the claims to hand back: of calls cancelled while they were being
         claimed, and of tools that raised CancelledError before they waited.
         """
         dropped: list[tuple[ToolCallRequested, Claimed]] = []
-        eager = self._guard is None or self._guard.eager
-        for entry, opening in zip(entries, openings, strict=True):
+        for entry, opening, eager in zip(entries, openings, starts, strict=True):
             bound = bind_call(entry.admission.request.call_id,
                               entry.admission.request.session_id, entry.admission.request.tenant)
             try:

@@ -13,7 +13,7 @@ import functools
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from pydantic_core import PydanticSerializationError
 
@@ -170,4 +170,20 @@ class CallGuard(Protocol):
 
         A claim taken over from another worker may be answered without running.
         """
+        ...
+
+
+@runtime_checkable
+class BulkAdmission(Protocol):
+    """A guard that admits the claimed calls of a batch at once (rate limits, say).
+
+    An admitted call starts at once, as under an ``eager`` guard, and ``hold``
+    runs its rest without admitting it again; the others wait for admission in
+    ``hold``. Whatever ends an admitted call (``hold``, ``record_many``,
+    ``release_many``) gives its admission back.
+    """
+
+    async def admit_many(self, calls: Sequence[tuple[ToolCallRequested, ToolSpec, Claimed]]
+                         ) -> list[bool]:
+        """Whether each freshly claimed call may start now."""
         ...

@@ -57,6 +57,7 @@ from async_toolformer.streams.redis.ledger import (
 )
 from async_toolformer.streams.redis.ratelimit import (
     CallQuota,
+    Permit,
     QuotaTooLargeError,
     RateLimitedError,
     RateLimiter,
@@ -81,12 +82,25 @@ class LedgerGuard:
         self._claims = ClaimProtocol(ledger, worker_id) if ledger is not None else None
         # by (call_id, fingerprint): another execution's call_id must not read the flag
         self._started_here: OrderedDict[tuple[str, str], bool] = OrderedDict()
+        # calls admitted with their batch (admit_many), by (call_id, claim lease)
+        self._permits: dict[tuple[str, int], Permit] = {}
 
     @property
     def eager(self) -> bool:
-        """Rate limits admit call by call (in ``hold``), so only without them may a
-        claimed call start at once."""
+        """Only without rate limits may every claimed call start at once; with them,
+        ``admit_many`` says which may."""
         return self._limiter is None
+
+    async def admit_many(self, calls: Sequence[tuple[ToolCallRequested, ToolSpec, Claimed]]
+                         ) -> list[bool]:
+        """Admit fresh claims in one rate-limit decision; ``hold`` admits the others."""
+        if self._limiter is None:
+            return [self.eager] * len(calls)
+        permits = await self._limiter.admit_many([_quota(r, spec) for r, spec, _ in calls])
+        for (request, _, claimed), permit in zip(calls, permits, strict=True):
+            if permit is not None:
+                self._permits[(request.call_id, claimed.lease)] = permit
+        return [permit is not None for permit in permits]
 
     async def guard(self, request: ToolCallRequested, spec: ToolSpec, run: Run,
                     seal: Seal) -> Sealed:
@@ -121,6 +135,7 @@ class LedgerGuard:
     async def record_many(self, done: Sequence[tuple[ToolCallRequested, Claimed, Sealed]]
                           ) -> list[bool]:
         """Record each result; a refused one is remembered as started here, for ``guard``."""
+        self._give_back([(request, claimed) for request, claimed, _ in done])  # they ended
         ledger = self._ledger
         if ledger is None:
             return [True] * len(done)
@@ -134,6 +149,7 @@ class LedgerGuard:
         return kept
 
     async def release_many(self, held: Sequence[tuple[ToolCallRequested, Claimed]]) -> None:
+        self._give_back(held)
         if self._ledger is None or not held:
             return
         try:
@@ -147,16 +163,28 @@ class LedgerGuard:
         """Run a claimed call; ``record_many`` records what this returns.
 
         An eager guard's fresh claims were started by the executor before this
-        (``eager``): their tool counts as started from the outset.
+        (``eager``, or admitted by ``admit_many``): their tool counts as started from
+        the outset.
         """
+        permit = self._permits.pop((request.call_id, claimed.lease), None)
+        if permit is None:
+            return await self._hold(request, spec, claimed, run, seal, permit=None)
+        try:
+            return await self._hold(request, spec, claimed, run, seal, permit=permit)
+        finally:
+            permit.release()
+
+    async def _hold(self, request: ToolCallRequested, spec: ToolSpec, claimed: Claimed,
+                    run: Run, seal: Seal, *, permit: Permit | None) -> Sealed:
         if self._claims is None:
             return seal(await self._limited(request, spec, run))
-        work = _ToolWork(self, request, spec, run, seal, fingerprint=claimed.fingerprint or None)
+        work = _ToolWork(self, request, spec, run, seal, fingerprint=claimed.fingerprint or None,
+                         permit=permit)
         answer = work.instead(claimed.after,
                               self._started_here.pop((request.call_id, work.fingerprint), False))
         if answer is not None:
             return answer
-        started = self.eager and claimed.after is None
+        started = (self.eager or permit is not None) and claimed.after is None
         try:
             return await self._claims.run_leased(call_key(request.call_id), claimed.lease, work,
                                                  started=started)
@@ -170,14 +198,25 @@ class LedgerGuard:
         while len(self._started_here) > _STARTED_REMEMBERED:
             self._started_here.popitem(last=False)
 
-    async def _limited(self, request: ToolCallRequested, spec: ToolSpec, run: Run
-                       ) -> CallOutcome:
+    def _give_back(self, held: Sequence[tuple[ToolCallRequested, Claimed]]) -> None:
+        """Release the admissions of calls that ended without ``hold`` (or after it)."""
+        if self._permits:
+            for request, claimed in held:
+                permit = self._permits.pop((request.call_id, claimed.lease), None)
+                if permit is not None:
+                    permit.release()
+
+    async def _limited(self, request: ToolCallRequested, spec: ToolSpec, run: Run,
+                       permit: Permit | None = None) -> CallOutcome:
         if self._limiter is None:
             return await run()
-        quota = CallQuota(tool=spec.name, service=spec.service, tenant=request.tenant,
-                          cost=spec.cost_of(request.arguments))
+        if permit is not None:  # admitted with its batch: its limits are already taken
+            try:
+                return await run()
+            finally:
+                permit.release()
         try:
-            async with self._limiter.admit(quota):
+            async with self._limiter.admit(_quota(request, spec)):
                 return await run()
         except RateLimitedError as exc:
             outcome = CallOutcome.failed(CallStatus.RATE_LIMITED, "RateLimited", str(exc),
@@ -188,14 +227,21 @@ class LedgerGuard:
             return CallOutcome.failed(CallStatus.REJECTED, "QuotaTooLarge", str(exc))
 
 
+def _quota(request: ToolCallRequested, spec: ToolSpec) -> CallQuota:
+    return CallQuota(tool=spec.name, service=spec.service, tenant=request.tenant,
+                     cost=spec.cost_of(request.arguments))
+
+
 class _ToolWork:
     """One tool call as :class:`~async_toolformer.streams.redis.claim.Work`."""
 
     side_effects = True
 
     def __init__(self, guard: LedgerGuard, request: ToolCallRequested, spec: ToolSpec,
-                 run: Run, seal: Seal, *, fingerprint: str | None = None) -> None:
+                 run: Run, seal: Seal, *, fingerprint: str | None = None,
+                 permit: Permit | None = None) -> None:
         self._guard = guard
+        self._permit = permit
         self._request = request
         self._spec = spec
         self._run = run
@@ -223,7 +269,7 @@ class _ToolWork:
     async def run(self, stint: Stint) -> Sealed:
         run = self._run
         return self._seal(await self._guard._limited(self._request, self._spec,
-                                                     lambda: stint.enter(run)))
+                                                     lambda: stint.enter(run), self._permit))
 
     def record_of(self, result: Sealed) -> bytes:
         return result.wire
