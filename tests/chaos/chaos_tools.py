@@ -1,8 +1,11 @@
-"""Tools for the chaos test: each execution is written to Redis before the tool sleeps.
+"""Tools for the chaos test: each execution is written down before the tool sleeps.
 
-Loaded by worker processes through ``TOOLFORMER_TOOLS``; they find Redis through
-``REDIS_URL`` and name themselves through ``TOOLFORMER_WORKER_ID``, so the test
-can tell, per call_id, which worker incarnations ran it.
+Loaded by worker processes through ``TOOLFORMER_TOOLS``; they name themselves
+through ``TOOLFORMER_WORKER_ID``, so the test can tell, per call_id, which
+worker incarnations ran it. Executions go to the file ``CHAOS_EXECUTIONS_FILE``
+when it is set (one ``key<TAB>worker`` line each, appended in one write, so
+lines of several processes never mix): outside Redis, so a test that takes the
+ledger's Redis away cannot lose them. Otherwise to the Redis of ``REDIS_URL``.
 """
 
 from __future__ import annotations
@@ -22,7 +25,30 @@ def executions_key(run: str, key: str) -> str:
     return f"{run}:executions:{key}"
 
 
+def read_executions(path: str) -> dict[str, list[str]]:
+    """Key -> the workers that ran it, in order, from a ``CHAOS_EXECUTIONS_FILE``."""
+    runs: dict[str, list[str]] = {}
+    if os.path.exists(path):
+        with open(path, encoding="utf-8") as lines:
+            for line in lines:
+                key, _, worker = line.rstrip("\n").partition("\t")
+                runs.setdefault(key, []).append(worker)
+    return runs
+
+
+def _append(path: str, key: str) -> None:
+    line = f"{key}\t{os.environ.get('TOOLFORMER_WORKER_ID', '?')}\n".encode()
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, line)
+    finally:
+        os.close(fd)
+
+
 async def _record(run: str, key: str) -> None:
+    if path := os.environ.get("CHAOS_EXECUTIONS_FILE"):
+        _append(path, key)
+        return
     url = os.environ["REDIS_URL"]
     client = _clients.get(url)
     if client is None:

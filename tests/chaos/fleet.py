@@ -24,6 +24,7 @@ class Fleet:
     extra_env: dict[str, str]
     running: dict[int, WorkerProcess] = field(default_factory=dict)
     killed: list[str] = field(default_factory=list)
+    stopped: list[str] = field(default_factory=list)
     started: list[str] = field(default_factory=list)
 
     async def start(self, slot: int) -> str:
@@ -39,6 +40,13 @@ class Fleet:
         worker = self.running.pop(slot)
         worker.kill()
         self.killed.append(worker.name)
+        return worker.name
+
+    async def terminate(self, slot: int) -> str:
+        """SIGTERM: the worker stops taking calls, waits its grace period, then leaves."""
+        worker = self.running.pop(slot)
+        self.stopped.append(worker.name)
+        await worker.stop()
         return worker.name
 
     async def stop_all(self) -> None:
