@@ -37,6 +37,7 @@ from async_toolformer.schemas import (
     encode,
 )
 
+from ..policy import Policy
 from ..tools import ToolRegistry
 from .executor import CallExecutor
 from .guarding import ResultSink, Sealed
@@ -101,6 +102,7 @@ class ExecutorAgent:
     tracker: OffsetTracker[Any] = field(default_factory=OffsetTracker)
     limits: CallLimits = field(default_factory=CallLimits)
     recall: CancellationRecall | None = None  # cancellations that outlive this worker
+    policy: Policy | None = None  # what each tenant may call; None: everything
     accepting: bool = True
     _side_tasks: set[asyncio.Task[Any]] = field(default_factory=set)
 
@@ -142,7 +144,8 @@ class ExecutorAgent:
     def _admit(self, record: Any) -> Admission | Refusal:
         try:
             return admit(record.value, record.key, self.registry,
-                         max_bytes=self.max_payload_bytes, limits=self.limits)
+                         max_bytes=self.max_payload_bytes, limits=self.limits,
+                         policy=self.policy)
         except Exception as exc:  # a validator of a user's tool that raised, say
             logger.exception("admitting %s[%d]@%d failed", record.topic, record.partition,
                              record.offset)

@@ -8,7 +8,8 @@ Every identifier a refusal carries has passed :func:`usable_id` (a call_id of
 300 characters, a blank or binary key, an id with control characters do not):
 one that did not leaves the refusal without it, so the record becomes a dead
 letter only. Arguments are bounded in depth and number of values
-(:class:`CallLimits`) before any tool sees them.
+(:class:`CallLimits`) before any tool sees them. A call its tenant's policy
+does not allow is refused ``forbidden`` before its arguments are looked at.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from async_toolformer.schemas import (
 )
 
 from ..exceptions import InvalidArgumentsError, UnknownToolError
+from ..policy import Policy
 from ..tools import ToolRegistry, ToolSpec
 from .limits import CallLimits, clip, shape_problem, usable_id
 
@@ -54,8 +56,10 @@ class Refusal:
 
 
 def admit(raw: bytes | None, key: bytes | None, registry: ToolRegistry, *,
-          max_bytes: int, limits: CallLimits = _DEFAULT_LIMITS) -> Admission | Refusal:
-    """Decode, check size, find the tool and validate the arguments of one record."""
+          max_bytes: int, limits: CallLimits = _DEFAULT_LIMITS,
+          policy: Policy | None = None) -> Admission | Refusal:
+    """Decode, check size, find the tool, ask the policy and validate the arguments of one
+    record (``policy`` None: every tenant may call every tool)."""
     session = _text(key)
     if raw is None:
         return Refusal(DeadLetterReason.UNDECODABLE, "the record has no value", session_id=session)
@@ -80,6 +84,10 @@ def admit(raw: bytes | None, key: bytes | None, registry: ToolRegistry, *,
         spec = registry.get(request.tool)
     except UnknownToolError as exc:
         return _refused(DeadLetterReason.UNKNOWN_TOOL, str(exc), request)
+    if policy is not None:
+        forbidden = policy.call_problem(request.tenant, spec.name, spec.service)
+        if forbidden is not None:
+            return _refused(DeadLetterReason.FORBIDDEN, forbidden, request)
     problem = shape_problem(request.arguments, max_depth=limits.max_depth,
                             max_items=limits.max_argument_items)
     if problem is not None:

@@ -35,6 +35,7 @@ from async_toolformer.schemas import (
 )
 
 from ..executor.offsets import OffsetTracker
+from ..policy import SessionPolicy
 from .catalogue import ToolCatalogue
 from .intake import SessionLimits, SessionRefusal, admit_session
 from .ports import RecordSink
@@ -55,6 +56,7 @@ class SessionAgent:
     worker_id: str
     tracker: OffsetTracker[Any] = field(default_factory=OffsetTracker)
     limits: SessionLimits = field(default_factory=SessionLimits)
+    policy: SessionPolicy | None = None  # what each tenant's sessions may do; None: anything
 
     async def consume_sessions(self, stream: Any) -> None:
         """Agent body for ``sessions``: start sessions, cancel them, refuse bad requests."""
@@ -70,7 +72,8 @@ class SessionAgent:
             self._ack_when(delivery, message)
 
     def _session_request(self, message: Any) -> asyncio.Future[Any]:
-        verdict = admit_session(message.value, message.key, self.catalogue, self.limits)
+        verdict = admit_session(message.value, message.key, self.catalogue, self.limits,
+                                policy=self.policy)
         if isinstance(verdict, SessionRefusal):
             return self._refuse(verdict, message)
         self.runtime.note_partition(verdict.session_id, message.partition)
@@ -145,7 +148,9 @@ class SessionAgent:
         topics = self.runtime.topics
         deliveries = [self.outbox.send(topics.dlq, letter.key, encode(letter))]
         if refusal.session_id is not None:
-            failed = SessionFailed(session_id=refusal.session_id, reason="invalid_request",
+            reason = ("forbidden" if refusal.reason is DeadLetterReason.FORBIDDEN
+                      else "invalid_request")
+            failed = SessionFailed(session_id=refusal.session_id, reason=reason,
                                    error=f"{refusal.reason.value}: {refusal.error}")
             deliveries.append(self.outbox.send(topics.session_events,
                                                refusal.session_id.encode(), encode(failed)))

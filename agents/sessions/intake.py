@@ -8,7 +8,9 @@ A session id is used only once it could name a session (1-256 printable
 characters: :func:`usable_id`); a refusal without one is a dead letter only.
 A request is bounded before it is folded, since its journal copy must fit on
 ``session-events`` and its conversation is sent to a model
-(:class:`SessionLimits`).
+(:class:`SessionLimits`). A request its tenant's policy does not allow (tools,
+provider, model, ceilings, strategies) is refused ``forbidden``; one that asks
+for no max_tokens gets its tenant's ceiling.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from async_toolformer.schemas import (
 )
 
 from ..executor.limits import clip, usable_id
+from ..policy import SessionPolicy
 from .catalogue import ToolCatalogue
 from .exceptions import UnknownScorerError
 from .scoring import resolve_scorer
@@ -59,8 +62,9 @@ class SessionRefusal:
 
 
 def admit_session(raw: bytes | None, key: bytes | None, catalogue: ToolCatalogue,
-                  limits: SessionLimits = _DEFAULT_LIMITS) -> SessionRequest | SessionRefusal:
-    """The request in ``raw``, or why it cannot start."""
+                  limits: SessionLimits = _DEFAULT_LIMITS, *,
+                  policy: SessionPolicy | None = None) -> SessionRequest | SessionRefusal:
+    """The request in ``raw``, or why it cannot start (``policy`` None: anything goes)."""
     keyed = _text(key)
     if raw is None:
         return SessionRefusal(DeadLetterReason.UNDECODABLE, "the record has no value", keyed)
@@ -97,6 +101,11 @@ def admit_session(raw: bytes | None, key: bytes | None, catalogue: ToolCatalogue
     except UnknownScorerError as exc:
         return SessionRefusal(DeadLetterReason.INVALID_EVENT, clip(f"bad options: {exc}"),
                               request.session_id)
+    if policy is not None:
+        allowed = policy.admit(request)
+        if isinstance(allowed, str):
+            return SessionRefusal(DeadLetterReason.FORBIDDEN, clip(allowed), request.session_id)
+        return allowed
     return request
 
 

@@ -15,6 +15,7 @@ from async_toolformer.streams.cli.bench import bench_app
 from async_toolformer.streams.cli.console import console as console_cmd
 from async_toolformer.streams.cli.fakellm import fake_llm
 from async_toolformer.streams.cli.limits import limits_app
+from async_toolformer.streams.cli.policy import policy_app
 from async_toolformer.streams.cli.schemas_cmd import schemas_app
 
 app = typer.Typer(
@@ -41,6 +42,7 @@ app.command()(calls.cancel)
 app.add_typer(schemas_app, name="schemas")
 app.add_typer(bench_app, name="bench")
 app.add_typer(limits_app, name="limits")
+app.add_typer(policy_app, name="policy")
 app.command("fake-llm")(fake_llm)
 app.command()(ask)
 app.command()(replay_cmd.replay)

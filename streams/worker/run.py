@@ -45,6 +45,7 @@ from async_toolformer.streams.worker.metrics import (
     serve_metrics,
     worker_registry,
 )
+from async_toolformer.streams.worker.policy_file import worker_policy
 from async_toolformer.streams.worker.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -115,6 +116,7 @@ async def run_worker(
         publish_result=publish_result, dlq_topic=catalogue.dlq,
         worker_id=settings.worker_id, max_payload_bytes=settings.max_payload_bytes,
         ack=app.ack, observer=observer, limits=limits,
+        policy=worker_policy(settings.policy_file),
     )
 
     async def partitions_revoked(sender: Any, /, *args: Any, signal: Any, **_: Any) -> None:
@@ -174,4 +176,5 @@ def _attach(app: ToolformerApp, agent: ExecutorAgent, catalogue: TopicCatalogue,
                            default_timeout_s=settings.default_timeout_s, llm=llm,
                            ledger=redis_parts.ledger, limiter=redis_parts.limiter,
                            security=KafkaSecurity.from_settings(settings),
-                           session_deadline_s=settings.session_deadline_s)
+                           session_deadline_s=settings.session_deadline_s,
+                           policy=agent.policy)

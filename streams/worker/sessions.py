@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from async_toolformer.agents.policy import Policy, SessionPolicy
 from async_toolformer.agents.providers import import_sdks
 from async_toolformer.agents.sessions import (
     RegistryCatalogue,
@@ -43,8 +44,12 @@ def install_session_agents(app: ToolformerApp, *, catalogue: TopicCatalogue,
                            default_timeout_s: float = 30.0, ledger: Ledger | None = None,
                            limiter: RateLimiter | None = None,
                            security: KafkaSecurity = PLAINTEXT,
-                           session_deadline_s: float | None = None) -> SessionAgent:
-    """Register the session agents on ``app``; they run while the app runs (models: ``llm``)."""
+                           session_deadline_s: float | None = None,
+                           policy: Policy | None = None) -> SessionAgent:
+    """Register the session agents on ``app``; they run while the app runs (models: ``llm``).
+
+    ``policy``: what each tenant's sessions may do (None: anything).
+    """
     import_sdks()
     tools = RegistryCatalogue(registry, default_timeout_s=default_timeout_s)
     outbox = KafkaOutbox(publisher)
@@ -58,7 +63,12 @@ def install_session_agents(app: ToolformerApp, *, catalogue: TopicCatalogue,
     machine = SessionMachine(tools, default_deadline_s=session_deadline_s)
     runtime = SessionRuntime(machine, outbox, providers, topics, journal,
                              guard=guard)
-    agent = SessionAgent(runtime=runtime, catalogue=tools, outbox=outbox, worker_id=worker_id)
+    rules = (SessionPolicy(policy, llm.llm_provider, llm.llm_model,
+                           service_of=lambda name: registry.get(name).service
+                           if name in registry else None)
+             if policy is not None else None)
+    agent = SessionAgent(runtime=runtime, catalogue=tools, outbox=outbox, worker_id=worker_id,
+                         policy=rules)
     closed: list[bool] = []
 
     async def close_once() -> None:

@@ -95,6 +95,9 @@ class Settings(SecuritySettings):
         description="Scorers sessions may name, as module:function, imported when the worker "
                     "starts; sessions never import code of their own choosing.")
     limits_file: Path | None = Field(default=None, description="TOML file of rate limits.")
+    policy_file: Path | None = Field(
+        default=None, description="TOML file of tenant policy (what each tenant may call and "
+        "ask a model for); unset: every tenant may do everything.")
     ledger: bool = Field(default=True, description="Guard calls with the execution ledger.")
     ledger_namespace: str = Field(default="default", description="A new one re-executes all.")
     lease_ms: int = Field(default=10_000, ge=100, description="Ledger lease, renewed while run.")
