@@ -10,8 +10,7 @@ import typer
 from rich.markup import escape
 
 from async_toolformer.streams.cli._runtime import console as out
-from async_toolformer.streams.cli._runtime import fail, run, stop_on_signals
-from async_toolformer.streams.redis.ratelimit import LimitsConfigError
+from async_toolformer.streams.cli._runtime import run, stop_on_signals
 from async_toolformer.streams.worker.settings import Settings
 
 __all__ = ["console"]
@@ -45,19 +44,13 @@ def console(
         ConsoleService,
     )
 
-    settings = Settings()
-    settings.require_services()
-    options = ConsoleOptions(start_offset=from_offset, metrics_urls=tuple(metrics or ()),
-                             limits_file=limits_file, group_id=group)
-    try:
-        service = ConsoleService(settings, options)
-    except LimitsConfigError as exc:
-        fail(str(exc))
-
     async def main() -> None:
+        # Inside run(): a missing setting or a bad limits file is one line, not a traceback.
+        options = ConsoleOptions(start_offset=from_offset, metrics_urls=tuple(metrics or ()),
+                                 limits_file=limits_file, group_id=group)
+        server = ConsoleServer(ConsoleService(Settings(), options), host, port)
         stop = asyncio.Event()
         stop_on_signals(stop)
-        server = ConsoleServer(service, host, port)
         await server.start()
         out.print(f"console on [bold]{escape(server.url)}[/] (read-only; Ctrl-C stops it)")
         try:

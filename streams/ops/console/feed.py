@@ -82,8 +82,10 @@ class TopicFeed:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # the broker went away, say: say so and try again
-                logger.warning("console feed: %s", exc)
-                self._set_state("error", f"{type(exc).__name__}: {str(exc)[:200]}")
+                error = f"{type(exc).__name__}: {' '.join(str(exc).split())[:200]}"
+                if self.stats.error != error:  # once, not at every retry
+                    logger.warning("console feed: %s", error)
+                self._set_state("error", error)
             await asyncio.sleep(self._retry_s)
 
     async def _read(self) -> None:
@@ -91,8 +93,8 @@ class TopicFeed:
             bootstrap_servers=self._bootstrap, enable_auto_commit=False,
             auto_offset_reset="latest", fetch_max_wait_ms=200,
             max_partition_fetch_bytes=2 * 1_048_576, **self._security.client_options())
-        await consumer.start()
         try:
+            await consumer.start()
             partitions = await self._partitions(consumer)
             if not partitions:
                 self._set_state("waiting for topics", "start a worker, or check the prefix")

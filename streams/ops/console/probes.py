@@ -5,8 +5,8 @@
 - Rate limits come from Redis through :meth:`RateLimiter.snapshot`, for the
   limits of a limits file (``TOOLFORMER_LIMITS_FILE``); without one, none.
 - A call is running when the execution ledger holds a worker's lease on it:
-  the ledger key is a hash (owner, expiry) while leased (read with ``HMGET``,
-  which changes nothing). Without Redis or with the ledger off, calls go from
+  its entry (``call_key``) is a hash (owner, expiry) while leased (read with
+  ``HMGET``, which changes nothing). Without Redis or with the ledger off, calls go from
   queued straight to their result.
 
 Every answer is data for the page only: no URL, password or setting is in it.
@@ -23,7 +23,7 @@ from async_toolformer.streams.kafka.security import KafkaSecurity
 from async_toolformer.streams.kafka.topics import TopicCatalogue
 from async_toolformer.streams.ops.console.views import clip
 from async_toolformer.streams.ops.group_status import GroupStatus, group_status
-from async_toolformer.streams.redis.ledger import ExecutionLedger
+from async_toolformer.streams.redis.ledger import ExecutionLedger, call_key
 from async_toolformer.streams.redis.ratelimit import LimitsConfig, RateLimiter
 
 __all__ = ["LimitsProbe", "RunningProbe", "group_json", "read_group"]
@@ -81,7 +81,7 @@ class RunningProbe:
             return []
         async with self._redis.pipeline(transaction=False) as pipe:
             for _, call_id in calls:
-                pipe.hmget(self._ledger.key(call_id), "own", "exp")
+                pipe.hmget(self._ledger.key(call_key(call_id)), "own", "exp")
             replies = await pipe.execute(raise_on_error=False)
         now_ms = time.time() * 1000  # the lease's expiry is on the server's clock: a guide
         running = []

@@ -110,8 +110,12 @@ class ConsoleService:
             self.hub.publish("feed", self.feed.stats.as_json())
 
     async def _flush_loop(self) -> None:
+        read = self.feed.stats.records
         while True:
             await asyncio.sleep(self.options.flush_s)
+            if self.feed.stats.records != read:  # the counts in the page's header
+                read = self.feed.stats.records
+                self.hub.publish("feed", self.feed.stats.as_json())
             dirty, self._dirty = self._dirty, set()
             for session_id in dirty:
                 session = self.state.sessions.get(session_id)
@@ -119,6 +123,8 @@ class ConsoleService:
                     self.hub.publish("session", session.as_json())
 
     async def _read_group(self) -> dict[str, Any]:
+        if self.feed.stats.state == "error":  # the broker is away: the feed says why
+            return {"error": f"the broker does not answer ({self.feed.stats.error})"}
         group = self.options.group_id or self._settings.group_id
         found = await read_group(self._bootstrap, group, self._topics,
                                  metrics_urls=self.options.metrics_urls,
