@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import logging
 from collections.abc import Iterator
@@ -9,7 +10,13 @@ from collections.abc import Iterator
 import orjson
 import pytest
 
-from async_toolformer.agents.log_context import bind_call, bind_worker, log_fields, unbind
+from async_toolformer.agents.log_context import (
+    bind_call,
+    bind_worker,
+    log_fields,
+    session_context,
+    unbind,
+)
 from async_toolformer.schemas import CallStatus, ToolCallRequested
 from async_toolformer.streams.worker.logs import JsonLogFormatter, log_formatter, log_handler
 
@@ -55,6 +62,17 @@ def test_a_line_without_context_leaves_the_fields_out_and_keeps_the_exception() 
     parsed = orjson.loads(line)
     assert "call_id" not in parsed
     assert "ValueError: boom" in parsed["exception"]
+
+
+async def test_a_task_started_in_a_sessions_context_logs_its_session_only() -> None:
+    async def line() -> str:
+        return JsonLogFormatter().format(_record("turn"))
+
+    task = asyncio.create_task(line(), context=session_context("s-7", "acme"))
+    parsed = orjson.loads(await task)
+    assert (parsed["session_id"], parsed["tenant"]) == ("s-7", "acme")
+    assert "call_id" not in parsed
+    assert "session_id" not in log_fields()  # the starter's own context is untouched
 
 
 def test_the_format_is_text_or_json_and_nothing_else() -> None:
