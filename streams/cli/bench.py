@@ -90,3 +90,21 @@ def _levels(text: str) -> list[int]:
 
 
 bench_app.command("replay")(replay_cmd.bench)
+
+
+@bench_app.command("scaling")
+def scaling(
+    as_json: JsonFlag = False,
+    burst: Annotated[int, typer.Option(min=1, help="Calls per capacity burst.")] = 3_000,
+    rate: Annotated[float, typer.Option(min=1, help="Calls/s while workers join and leave.")
+                    ] = 200.0,
+    concurrency: Annotated[int, typer.Option(min=1, help="Per-worker cap of the tool.")] = 50,
+    ms: Annotated[int, typer.Option(min=1, max=10_000, help="Wait of each call.")] = 100,
+) -> None:
+    """Two workers against one under a per-worker cap, and the pause while one joins or leaves."""
+    from async_toolformer.streams.devtools.bench.scaling import ScalingParams, bench_scaling
+
+    params = ScalingParams(concurrency=concurrency, ms=ms, burst=burst, rate=rate)
+    with console.status("benchmarking scaling (about a minute) ..."):
+        report = run(bench_scaling(Settings(), params))
+    print_report(report, as_json=as_json)
