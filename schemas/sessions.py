@@ -43,6 +43,9 @@ class RaceGroup(_Value):
     min_score: float = 0.0
 
 
+MAX_DEADLINE_S = 7 * 24 * 3600.0
+
+
 class SessionOptions(_Value):
     """How one session runs. Unset provider/model fall back to the worker's settings."""
 
@@ -52,8 +55,12 @@ class SessionOptions(_Value):
     max_turns: int = Field(default=8, ge=1, le=100)
     max_tokens: int | None = Field(default=None, ge=1)
     temperature: float | None = Field(default=None, ge=0, le=2)
-    session_deadline_s: float | None = Field(default=None, gt=0)
-    branch_deadline_s: float | None = Field(default=None, gt=0,
+    # Finite and at most a week: an unbounded deadline would overflow the clock arithmetic
+    # and keep a session open for good.
+    session_deadline_s: float | None = Field(default=None, gt=0, le=MAX_DEADLINE_S,
+                                             allow_inf_nan=False)
+    branch_deadline_s: float | None = Field(default=None, gt=0, le=MAX_DEADLINE_S,
+                                            allow_inf_nan=False,
                                             description="From a call's dispatch to its result.")
     call_deadline_s: float | None = Field(default=None, gt=0, allow_inf_nan=False,
                                           description="The executor's timeout of each call.")
