@@ -35,6 +35,7 @@ from async_toolformer.schemas import (
     decode_as,
     encode,
 )
+from async_toolformer.streams.redis.ledger.keys import call_key
 from async_toolformer.streams.worker.settings import Settings
 
 from .conftest import TEST_TOOLS, Pipeline, start_pipeline
@@ -369,13 +370,13 @@ async def test_a_foreign_ledger_entry_spoils_only_its_own_call(probe: Probe,
                                                                redis_of: Redis) -> None:
     """5. A ledger key that is not the ledger's (a list) fails its claim, not its neighbours'."""
     tag = uuid.uuid4().hex[:8]
-    namespace = probe.pipe.settings.ledger_namespace
-    await redis_of.rpush(f"toolformer:ledger:{namespace}:{tag}-foreign", "not a record")
+    key = f"toolformer:ledger:{probe.pipe.settings.ledger_namespace}:{call_key(f'{tag}-foreign')}"
+    await redis_of.rpush(key, "not a record")
     try:
         await probe.call(f"{tag}-foreign", "hostile")
         result = await probe.result(f"{tag}-foreign")
     finally:
-        await redis_of.delete(f"toolformer:ledger:{namespace}:{tag}-foreign")
+        await redis_of.delete(key)
         await redis_of.aclose()
     assert result.status is CallStatus.ERROR
     assert result.error is not None
