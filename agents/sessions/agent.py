@@ -21,7 +21,7 @@ import functools
 import logging
 from collections.abc import AsyncIterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from async_toolformer.schemas import (
     DeadLetter,
@@ -148,8 +148,9 @@ class SessionAgent:
         topics = self.runtime.topics
         deliveries = [self.outbox.send(topics.dlq, letter.key, encode(letter))]
         if refusal.session_id is not None:
-            reason = ("forbidden" if refusal.reason is DeadLetterReason.FORBIDDEN
-                      else "invalid_request")
+            reason: Literal["forbidden", "invalid_request"] = (
+                "forbidden" if refusal.reason is DeadLetterReason.FORBIDDEN
+                else "invalid_request")
             failed = SessionFailed(session_id=refusal.session_id, reason=reason,
                                    error=f"{refusal.reason.value}: {refusal.error}")
             deliveries.append(self.outbox.send(topics.session_events,
