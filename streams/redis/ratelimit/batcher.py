@@ -33,7 +33,7 @@ from async_toolformer.streams.redis.ratelimit.decisions import (
 )
 from async_toolformer.streams.redis.ratelimit.exceptions import RateLimiterUnavailableError
 from async_toolformer.streams.redis.ratelimit.local import LocalDecisionStore
-from async_toolformer.streams.redis.ratelimit.metrics import LimiterMetrics
+from async_toolformer.streams.redis.ratelimit.metrics import LimiterMetrics, observe_many
 from async_toolformer.streams.redis.ratelimit.redis_store import RedisDecisionStore
 
 __all__ = ["Answer", "DecisionBatcher"]
@@ -222,13 +222,16 @@ class DecisionBatcher:
     def _answer(self, items: list[_Pending], outcomes: list[Outcome], *, from_redis: bool
                 ) -> None:
         now = time.perf_counter()
+        asked: dict[float, int] = {}  # the decisions of one admit_many share their time
         for item, outcome in zip(items, outcomes, strict=True):
-            self._metrics.decision_seconds.observe(now - item.asked_at)
+            asked[item.asked_at] = asked.get(item.asked_at, 0) + 1
             if not item.future.cancelled():
                 item.future.set_result(Answer(outcome, from_redis))
             elif outcome.status is Status.ADMITTED and item.decision.lease:
                 # the caller gave up while we decided: give its permits back
                 self.release(item.decision.limits, item.decision.lease, from_redis=from_redis)
+        for asked_at, times in asked.items():
+            observe_many(self._metrics.decision_seconds, now - asked_at, times)
 
     def _enter_local(self, exc: Exception) -> None:
         self.mode = "local"

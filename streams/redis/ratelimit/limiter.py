@@ -35,7 +35,7 @@ from async_toolformer.streams.redis.ratelimit.exceptions import (
     RateLimiterUnavailableError,
 )
 from async_toolformer.streams.redis.ratelimit.local import LocalDecisionStore
-from async_toolformer.streams.redis.ratelimit.metrics import LimiterMetrics
+from async_toolformer.streams.redis.ratelimit.metrics import LimiterMetrics, observe_many
 from async_toolformer.streams.redis.ratelimit.policy import (
     GLOBAL_SUBJECT,
     LimitResolver,
@@ -160,10 +160,21 @@ class RateLimiter:
                 asked.append(index)
                 decisions.append(Decision(limits, quota.cost, self._lease_for(limits)))
         answers = await self._batcher.decide_many(decisions)
+        tally: dict[tuple[int, bool], tuple[tuple[BoundLimit, ...], int]] = {}
         for index, decision, answer in zip(asked, decisions, answers, strict=True):
             if answer.outcome.status is Status.ADMITTED:
-                from_redis = self._admitted(decision.limits, decision.lease, answer, started)
-                permits[index] = Permit(self, decision.limits, decision.lease, from_redis)
+                limits, lease, from_redis = decision.limits, decision.lease, answer.from_redis
+                permits[index] = Permit(self, limits, lease, from_redis)
+                key = (id(limits), from_redis)  # hashing the limits would cost more
+                tally[key] = (limits, tally[key][1] + 1 if key in tally else 1)
+                if lease and from_redis:
+                    self._held[lease] = limits
+        for (_, from_redis), (limits, times) in tally.items():  # counted as ``admit`` counts
+            for limit in limits:
+                self._count(limit.name, "admitted", "redis" if from_redis else "local", times)
+            observe_many(self.metrics.wait_seconds, loop.time() - started, times)
+        if self._held and (self._renewer is None or self._renewer.done()):
+            self._renewer = loop.create_task(self._renew_forever())
         return permits
 
     async def snapshot(self) -> list[LimitState]:
@@ -298,12 +309,12 @@ class RateLimiter:
             self._batcher.renew([(limit, lease) for lease, limits in self._held.items()
                                  for limit in limits if limit.params.kind is Kind.CONCURRENCY])
 
-    def _count(self, limit: str, outcome: str, source: str) -> None:
+    def _count(self, limit: str, outcome: str, source: str, times: int = 1) -> None:
         labels = (limit, outcome, source)
         child = self._counters.get(labels)
         if child is None:
             child = self._counters[labels] = self.metrics.decisions.labels(*labels)
-        child.inc()
+        child.inc(times)
 
 
 class _Admission:
