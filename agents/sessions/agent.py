@@ -11,7 +11,9 @@ One record cannot stop the agent, nor the sessions of other records: anything
 that raises while a record is handled (its partition's re-fold included) makes
 that record a dead letter (``internal_error``), acked once the letter is out.
 A result that is not a result is skipped, as before: the results topic has
-other readers.
+other readers. A result for a call a session waits for reaches the session
+only if ``results_check`` says it comes from that call's own execution
+(:mod:`.result_check`); one that does not is logged and skipped.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from async_toolformer.schemas import (
     SchemaError,
     SessionFailed,
     ToolCallCompleted,
+    ToolCallRequested,
     ToolResultReceived,
     decode_as,
     encode,
@@ -39,6 +42,7 @@ from ..policy import SessionPolicy
 from .catalogue import ToolCatalogue
 from .intake import SessionLimits, SessionRefusal, admit_session
 from .ports import RecordSink
+from .result_check import ResultCheck
 from .runtime import SessionRuntime
 
 __all__ = ["SessionAgent"]
@@ -57,6 +61,7 @@ class SessionAgent:
     tracker: OffsetTracker[Any] = field(default_factory=OffsetTracker)
     limits: SessionLimits = field(default_factory=SessionLimits)
     policy: SessionPolicy | None = None  # what each tenant's sessions may do; None: anything
+    results_check: ResultCheck | None = None  # None: results are taken as they come
 
     async def consume_sessions(self, stream: Any) -> None:
         """Agent body for ``sessions``: start sessions, cancel them, refuse bad requests."""
@@ -99,7 +104,23 @@ class SessionAgent:
             result = decode_as(ToolCallCompleted, message.value or b"")
         except SchemaError:
             return _done()  # not ours to judge: the results topic has other readers
-        return self.runtime.apply(ToolResultReceived(session_id=result.session_id, result=result))
+        event = ToolResultReceived(session_id=result.session_id, result=result)
+        state = self.runtime.states.get(result.session_id)
+        call = state.call(result.call_id) if state is not None else None
+        request = call.request if call is not None and call.pending else None
+        if self.results_check is None or request is None:
+            return self.runtime.apply(event)  # nothing waits for it: the runtime drops it
+        return asyncio.ensure_future(self._checked(event, request, message.value or b""))
+
+    async def _checked(self, event: ToolResultReceived, request: ToolCallRequested,
+                       wire: bytes) -> None:
+        assert self.results_check is not None
+        if await self.results_check.genuine(request, wire):
+            await self.runtime.apply(event)
+            return
+        logger.warning("ignored a result for call %s of session %s: it is not the result of "
+                       "the session's own call (forged, or another execution's)",
+                       event.result.call_id[:256], event.session_id[:256])
 
     def _failed(self, message: Any, exc: Exception) -> asyncio.Future[Any]:
         """A record whose handling raised: a dead letter, so the partition moves on."""

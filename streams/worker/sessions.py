@@ -29,6 +29,7 @@ from async_toolformer.streams.kafka.security import PLAINTEXT, KafkaSecurity
 from async_toolformer.streams.kafka.topics import TopicCatalogue
 from async_toolformer.streams.redis.ledger import Ledger
 from async_toolformer.streams.redis.ratelimit import RateLimiter
+from async_toolformer.streams.redis.result_check import LedgerResultCheck
 from async_toolformer.streams.redis.turn_guard import LedgerTurnGuard
 from async_toolformer.streams.worker.llm_settings import LLMSettings
 from async_toolformer.streams.worker.providers import SettingsProviders
@@ -68,7 +69,11 @@ def install_session_agents(app: ToolformerApp, *, catalogue: TopicCatalogue,
                            if name in registry else None)
              if policy is not None else None)
     agent = SessionAgent(runtime=runtime, catalogue=tools, outbox=outbox, worker_id=worker_id,
-                         policy=rules)
+                         policy=rules,
+                         results_check=LedgerResultCheck(ledger) if ledger is not None else None)
+    if ledger is None:
+        logger.warning("no execution ledger: sessions take every result for their calls as it "
+                       "comes; a producer on the results topic can forge one")
     closed: list[bool] = []
 
     async def close_once() -> None:

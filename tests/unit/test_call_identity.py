@@ -67,7 +67,7 @@ async def _submit(executor: CallExecutor, request: ToolCallRequested, *, batch: 
 def _executor(published: Published, ledger: InMemoryLedger | None) -> CallExecutor:
     guard = LedgerGuard(ledger, None, worker_id="w") if ledger is not None else None
     return CallExecutor(worker_id="w", sink=published.one, sink_many=published.many,
-                        guard=guard)  # type: ignore[arg-type]
+                        guard=guard)
 
 
 def test_the_fingerprint_names_tenant_session_tool_and_arguments() -> None:

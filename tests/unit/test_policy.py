@@ -3,6 +3,7 @@ does not allow (``forbidden``) for calls and sessions; without a policy nothing 
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
@@ -195,6 +196,5 @@ def test_policy_model_is_deny_by_default() -> None:
     assert empty.call_problem("default", "add", None) == "tenant 'default' is not in the policy"
 
 
-def _now():  # type: ignore[no-untyped-def]
-    from datetime import UTC, datetime
+def _now() -> datetime:
     return datetime.now(UTC)
