@@ -22,6 +22,7 @@ from collections.abc import AsyncIterator, Iterable
 from types import TracebackType
 
 from async_toolformer.schemas import (
+    DEFAULT_TENANT,
     BranchCancelled,
     SessionCancelled,
     ToolCallCompleted,
@@ -112,14 +113,19 @@ class ToolformerClient:
                 raise self._timeout(batch, futures, timeout_s) from None
 
     async def cancel_branch(self, session_id: str, branch_id: str,
-                            reason: str = "cancelled by the client") -> None:
-        event = BranchCancelled(session_id=session_id, branch_id=branch_id, reason=reason)
+                            reason: str = "cancelled by the client", *,
+                            tenant: str = DEFAULT_TENANT) -> None:
+        """Cancel a branch's calls (of ``tenant`` only: a cancellation names its tenant)."""
+        event = BranchCancelled(session_id=session_id, branch_id=branch_id, reason=reason,
+                                tenant=tenant)
         await self._publisher.publish(self.topics.cancellations, session_id.encode(),
                                       encode(event))
 
     async def cancel_session(self, session_id: str,
-                             reason: str = "cancelled by the client") -> None:
-        event = SessionCancelled(session_id=session_id, reason=reason)
+                             reason: str = "cancelled by the client", *,
+                             tenant: str = DEFAULT_TENANT) -> None:
+        """Cancel a session's calls (of ``tenant`` only: a cancellation names its tenant)."""
+        event = SessionCancelled(session_id=session_id, reason=reason, tenant=tenant)
         await self._publisher.publish(self.topics.cancellations, session_id.encode(),
                                       encode(event))
 

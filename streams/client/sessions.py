@@ -19,6 +19,7 @@ from types import TracebackType
 from typing import Any
 
 from async_toolformer.schemas import (
+    DEFAULT_TENANT,
     ChatMessage,
     SessionCancelRequested,
     SessionCompleted,
@@ -75,11 +76,12 @@ class SessionClient:
     async def run_session(self, prompt: str | None = None, *, tools: Iterable[str] = (),
                           options: SessionOptions | Mapping[str, Any] | None = None,
                           messages: Iterable[ChatMessage] = (), session_id: str | None = None,
-                          timeout_s: float = 300.0) -> SessionCompleted:
+                          timeout_s: float = 300.0,
+                          tenant: str = DEFAULT_TENANT) -> SessionCompleted:
         """Run one session; return its SessionCompleted or raise SessionFailedError."""
         async for event in self.stream_session(prompt, tools=tools, options=options,
                                                messages=messages, session_id=session_id,
-                                               timeout_s=timeout_s):
+                                               timeout_s=timeout_s, tenant=tenant):
             if isinstance(event, SessionCompleted):
                 return event
             if isinstance(event, SessionFailed):
@@ -89,11 +91,12 @@ class SessionClient:
     async def stream_session(self, prompt: str | None = None, *, tools: Iterable[str] = (),
                              options: SessionOptions | Mapping[str, Any] | None = None,
                              messages: Iterable[ChatMessage] = (), session_id: str | None = None,
-                             timeout_s: float = 300.0) -> AsyncIterator[SessionEvent]:
+                             timeout_s: float = 300.0,
+                             tenant: str = DEFAULT_TENANT) -> AsyncIterator[SessionEvent]:
         """Start a session and yield its journal events as they happen, up to its end."""
         request = SessionStarted(
             session_id=session_id or f"session-{uuid.uuid4().hex[:12]}", prompt=prompt,
-            messages=tuple(messages), tools=tuple(tools),
+            messages=tuple(messages), tools=tuple(tools), tenant=tenant,
             options=options if isinstance(options, SessionOptions)
             else SessionOptions.model_validate(dict(options or {})))
         async for event in self.follow(request.session_id, timeout_s=timeout_s,
@@ -132,9 +135,14 @@ class SessionClient:
         finally:
             follower.unsubscribe(waiter)
 
-    async def cancel(self, session_id: str, reason: str = "cancelled by the client") -> None:
-        """End a running session: its calls are cancelled and it fails with ``cancelled``."""
-        await self._send(SessionCancelRequested(session_id=session_id, reason=reason))
+    async def cancel(self, session_id: str, reason: str = "cancelled by the client", *,
+                     tenant: str = DEFAULT_TENANT) -> None:
+        """End a running session: its calls are cancelled and it fails with ``cancelled``.
+
+        ``tenant`` must be the session's: another tenant's request is ignored.
+        """
+        await self._send(SessionCancelRequested(session_id=session_id, reason=reason,
+                                                tenant=tenant))
 
     async def _send(self, event: SessionStarted | SessionCancelRequested) -> None:
         await self._publisher.publish(self.topics.sessions, event.session_id.encode(),
