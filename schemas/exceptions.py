@@ -44,7 +44,9 @@ subclass one :class:`ToolformerError` and a caller catches our errors with one
     │   ├── LedgerUnavailableError + ServiceUnavailableError [retriable]
     │   │                                               streams.redis.ledger.exceptions
     │   ├── LedgerConfigError + ConfigurationError      streams.redis.ledger.exceptions
-    │   └── LedgerEntryError                            streams.redis.ledger.exceptions
+    │   ├── LedgerEntryError                            streams.redis.ledger.exceptions
+    │   └── LeaseLostError                              streams.redis.claim
+    ├── CancellationStoreUnavailableError               agents.executor.kept_cancellations
     ├── ScriptError                                     streams.devtools.fakellm.exceptions
     └── ScriptMismatchError                             streams.devtools.fakellm.exceptions
 

@@ -36,6 +36,7 @@ from collections.abc import Iterable, Sequence
 from typing import Protocol
 
 from async_toolformer.schemas import Cancellation
+from async_toolformer.schemas.exceptions import ToolformerError
 
 from .cancellations import CancellationBook
 
@@ -46,8 +47,12 @@ logger = logging.getLogger(__name__)
 _MAX_BACKOFF_S = 2.0
 
 
-class CancellationStoreUnavailableError(Exception):
-    """The store did not answer (worth trying again), as opposed to answering with an error."""
+class CancellationStoreUnavailableError(ToolformerError):
+    """The store did not answer (worth trying again), as opposed to answering with an error.
+
+    Internal to the recall, which retries it itself; not ``retriable`` in the tree's sense
+    because no caller outside the recall ever sees it.
+    """
 
 
 class CancellationStore(Protocol):

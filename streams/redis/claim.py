@@ -51,6 +51,7 @@ from async_toolformer.streams.redis.ledger import (
     HeldElsewhere,
     LeaseKeeper,
     Ledger,
+    LedgerError,
     LedgerUnavailableError,
     Recorded,
 )
@@ -66,7 +67,7 @@ _MAX_WAIT_S = 1.0  # poll a claim held elsewhere at least this often
 _MAX_BACKOFF_S = 2.0
 
 
-class LeaseLostError(Exception):
+class LeaseLostError(LedgerError):
     """The claim's lease was found lost while its work ran; ``started``: its tool had."""
 
     def __init__(self, *, started: bool) -> None:
