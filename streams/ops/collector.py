@@ -47,7 +47,7 @@ async def collect_wires(bootstrap_servers: str, topic: str, *,
         async with contextlib.aclosing(records):
             async for batch in records:
                 for record in batch:
-                    call_id = _call_id_of_result(record.value)
+                    call_id = call_id_of_result(record.value)
                     if call_id is None:
                         logger.warning("%s[%d]@%d is not a result; skipped", topic,
                                        record.partition, record.offset)
@@ -84,7 +84,8 @@ async def collect_results(bootstrap_servers: str, topic: str, *,
     return found
 
 
-def _call_id_of_result(value: bytes) -> str | None:
+def call_id_of_result(value: bytes) -> str | None:
+    """The call_id of a record shaped like a result (parsed, not validated), else None."""
     try:
         data: Any = orjson.loads(value)
     except orjson.JSONDecodeError:

@@ -66,13 +66,15 @@ async def copy_calls(bootstrap: str, plan: ReplayPlan, selection: RecordRange, *
                      idle_s: float, report: ReplayReport, seen: ReplayObserver,
                      ledger: ExecutionLedger | None,
                      on_copied: Callable[[], None] = lambda: None,
+                     into: CopiedCalls | None = None,
                      security: KafkaSecurity = PLAINTEXT) -> CopiedCalls:
     """Copy ``selection`` of the source ``calls``; answer the recorded ones from ``ledger``.
 
     ``on_copied`` is told before the first call goes to the replay's ``calls``
-    (so a worker can be started only when one is needed).
+    (so a worker can be started only when one is needed); ``into`` is filled as
+    the copy goes (others may watch it grow), else a new one.
     """
-    copied = CopiedCalls()
+    copied = into if into is not None else CopiedCalls()
     publishing: set[asyncio.Task[None]] = set()
     async with KafkaPublisher(bootstrap, client_id="toolformer-replay",
                               security=security) as publisher:

@@ -5,8 +5,8 @@ and, against the live ledger, answer every call already recorded by publishing
 its record to the replay's ``results`` in bulk (:mod:`.copier`); copy the others,
 byte for byte and partition for partition, to the replay's ``calls`` for a worker
 (started here at the first such call, unless external ones serve it) and wait
-for their results; read the first recorded result of each call from the live
-``results``; diff them.
+for their results; meanwhile, from the start, read the first recorded result of
+each call from the live ``results`` (:mod:`.old_results`); diff them.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from async_toolformer.streams.ops.collector import collect_wires
 from async_toolformer.streams.ops.copier import CopiedCalls, copy_calls
 from async_toolformer.streams.ops.diff import diff_wires
 from async_toolformer.streams.ops.exceptions import ReplayError, UnguardedReplayError
+from async_toolformer.streams.ops.old_results import OldResults
 from async_toolformer.streams.ops.plan import ReplayPlan, plan_replay
 from async_toolformer.streams.ops.report import ReplayObserver, ReplayReport, SilentObserver
 from async_toolformer.streams.ops.selection import RecordRange
@@ -67,25 +68,29 @@ async def replay(settings: Settings, options: ReplayOptions, *,
     ledger = (ExecutionLedger.from_url(redis_url, namespace=plan.ledger_namespace,
                                        connection=redis_security_options(settings))
               if redis_url is not None and not plan.fresh else None)
+    copied = CopiedCalls()
+    old_results = OldResults(bootstrap, plan.source.results, read=copied.call_ids,
+                             partitions=options.selection.partitions, idle_s=options.idle_s,
+                             timeout_s=options.timeout_s, security=security)
     try:
         partitions = await _prepare_topics(bootstrap, plan, settings)
         plan = report.plan = workers.plan = dataclasses.replace(plan, partitions=partitions)
         seen.planned(plan)
         if plan.fresh:
             workers.start()  # every call runs again: let the worker join while copying
-        copied = await copy_calls(bootstrap, plan, options.selection, idle_s=options.idle_s,
-                                  report=report, seen=seen, ledger=ledger,
-                                  on_copied=workers.start, security=security)
+        old_results.start()  # the live results are read while the copy runs
+        await copy_calls(bootstrap, plan, options.selection, idle_s=options.idle_s,
+                         report=report, seen=seen, ledger=ledger, on_copied=workers.start,
+                         security=security, into=copied)
         seen.submitted(len(copied.call_ids))
         seen.answered(len(copied.reemitted))
         new = await _served(bootstrap, plan, options, copied, workers=workers, seen=seen,
                             security=security)
-        old = await collect_wires(
-            bootstrap, plan.source.results, wanted=copied.call_ids, idle_s=options.idle_s,
-            timeout_s=options.timeout_s, security=security,
-            partitions={partition_for(s, partitions) for s in copied.sessions})
+        old = await old_results.wanted(
+            copied.call_ids, partitions={partition_for(s, partitions) for s in copied.sessions})
         report.diffs = diff_wires(copied.call_ids, old, new)
     finally:
+        await old_results.stop()
         await workers.stop()
         if ledger is not None:
             await ledger.aclose()

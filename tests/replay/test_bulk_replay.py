@@ -13,7 +13,8 @@ from async_toolformer.schemas import CallStatus, ToolCallRequested
 from async_toolformer.streams.ops import RecordRange, ReplayOptions, Verdict, replay
 from async_toolformer.streams.ops.collector import collect_wires
 from async_toolformer.streams.ops.log_reader import read_range
-from async_toolformer.streams.redis.ledger import ExecutionLedger
+from async_toolformer.streams.ops.old_results import OldResults
+from async_toolformer.streams.redis.ledger import ExecutionLedger, call_key
 from tests.conftest import TopicFactory
 from tests.pipeline import tools_for_tests
 from tests.pipeline.conftest import PipelineFactory
@@ -54,7 +55,7 @@ async def test_recorded_calls_are_reemitted_in_bulk_and_only_the_rest_reach_a_wo
     forgotten = {c.call_id for c in calls[::6]}  # their records expired, say
     ledger = ExecutionLedger.from_url(settings.redis_url, namespace=settings.ledger_namespace)
     try:
-        await ledger.redis.delete(*(ledger.key(c) for c in forgotten))
+        await ledger.redis.delete(*(ledger.key(call_key(c)) for c in forgotten))
     finally:
         await ledger.aclose()
 
@@ -97,3 +98,31 @@ async def test_a_slow_reader_gets_every_record(kafka_bootstrap: str,
             await asyncio.sleep(0.3)  # longer than idle_s: the reader's clock must not run
 
     assert sorted(seen, key=int) == [b"%d" % i for i in range(60)]
+
+
+@pytest.mark.parametrize("hold", [1, 100])
+async def test_old_results_read_alongside_the_copy_find_every_wanted_one(
+        kafka_bootstrap: str, topic_factory: TopicFactory, hold: int) -> None:
+    topic = await topic_factory(2)
+    wires = {f"o{i}": b'{"type":"tool_call_completed","call_id":"o%d","n":%d}' % (i, i)
+             for i in range(20)}
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap)
+    await producer.start()
+    try:
+        for i, wire in enumerate(wires.values()):
+            await producer.send(topic, wire, partition=i % 2)
+        await producer.send(topic, b'{"type":"tool_call_completed","call_id":"o3","n":"again"}')
+        await producer.flush()
+    finally:
+        await producer.stop()
+    read: dict[str, None] = {}  # the copy has read nothing yet: every result is held aside
+    old = OldResults(kafka_bootstrap, topic, read=read, partitions=None, idle_s=0.5,
+                     timeout_s=30, hold=hold)
+    old.start()
+    await asyncio.sleep(1.0)
+    wanted = [f"o{i}" for i in range(0, 20, 2)] + ["never"]
+    read.update(dict.fromkeys(wanted))
+
+    found = await old.wanted(wanted, partitions={0, 1})
+
+    assert found == {c: wires[c] for c in wanted if c in wires}  # the first of each
