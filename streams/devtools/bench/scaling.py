@@ -44,6 +44,7 @@ from async_toolformer.streams.devtools.bench.replay import wait_for_members, wor
 from async_toolformer.streams.devtools.bench.scaling_tools import (
     EXECUTIONS_DIR_ENV,
     count_executions,
+    executions_by_process,
 )
 from async_toolformer.streams.devtools.stack import DevStack
 from async_toolformer.streams.kafka.topics import TopicCatalogue
@@ -91,8 +92,14 @@ async def bench_scaling(settings: Settings, params: ScalingParams | None = None
                 figures = await _measure(flow, workers, p)
                 missing = await flow.wait_all(p.timeout_s)
             executions = count_executions(Path(folder))
+            by_process = executions_by_process(Path(folder))
+    second = set(flow.bursts[-1]) if flow.bursts else set()
     return {
         **figures,
+        # how the two-worker burst was shared out: many more on one means the
+        # group's assignment, not the workers, set the capacity
+        "two_workers_split": sorted((sum(t in second for t in tags)
+                                     for tags in by_process.values()), reverse=True),
         "lost": len(missing),
         "run_twice": sum(1 for n in executions.values() if n > 1),
         "indeterminate": flow.indeterminate,
@@ -118,6 +125,7 @@ async def _measure(flow: _Flow, workers: _Workers, p: ScalingParams) -> dict[str
         await asyncio.sleep(_WARM_S)
         steady_gap, _ = await _window(flow, asyncio.sleep(p.steady_s))
         join_gap, join_s = await _window(flow, workers.start(2), p.settle_s)
+    await flow.wait_all(p.timeout_s)  # the burst on two starts with nothing left over
     two_s = await flow.burst(p.burst, p.timeout_s)
     async with flow.steady(rate):
         await asyncio.sleep(_WARM_S)
@@ -192,6 +200,7 @@ class _Flow:
     sent: dict[str, float] = field(default_factory=dict)
     arrived: dict[str, float] = field(default_factory=dict)
     indeterminate: int = 0
+    bursts: list[list[str]] = field(default_factory=list)
     _producer: AIOKafkaProducer | None = None
     _consumer: AIOKafkaConsumer | None = None
     _reader: asyncio.Task[None] | None = None
@@ -221,6 +230,7 @@ class _Flow:
         """Send ``calls`` at once; seconds until the last of them has a result."""
         started = time.monotonic()
         ids = [await self._send() for _ in range(calls)]
+        self.bursts.append(ids)
         missing = await self._wait(set(ids), timeout_s)
         if missing:
             raise TimeoutError(f"{len(missing)} of a burst of {calls} calls had no result "
