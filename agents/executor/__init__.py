@@ -4,6 +4,7 @@ from .cancellations import CancellationBook
 from .executor import CallExecutor, ExecutorStats
 from .guarding import (
     Answered,
+    AnswerRecording,
     BatchSink,
     BulkAdmission,
     CallGuard,
@@ -22,6 +23,7 @@ from .runner import run_tool, start_tool
 
 __all__ = [
     "Admission",
+    "AnswerRecording",
     "Answered",
     "BatchSink",
     "BulkAdmission",

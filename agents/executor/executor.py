@@ -22,6 +22,15 @@ claims cannot be taken together asks for each call's claim on its own, and a
 batch whose results cannot be recorded publishes them unrecorded. Only a
 cancellation without a reason (the worker shutting down) leaves a call without
 a result, for its redelivery.
+
+Every result is recorded before it is published, not only a tool's: one given
+without a run of its own (cancelled before its claim, an error of the worker,
+a refusal at intake through :meth:`CallExecutor.answer`) is claimed and recorded
+in bulk by a guard that is an :class:`AnswerRecording`. A session takes only
+what the ledger holds, so an unrecorded answer would leave it waiting for its
+deadline; and a call cancelled after its result was recorded is answered with
+that result, once the claim finds it. Only a ``Conflict`` answer stays
+unrecorded: the entry belongs to another execution.
 """
 
 from __future__ import annotations
@@ -47,6 +56,7 @@ from ..tools import ToolSpec
 from .cancellations import CancellationBook
 from .guarding import (
     Answered,
+    AnswerRecording,
     BatchSink,
     BulkAdmission,
     CallGuard,
@@ -68,6 +78,7 @@ from .threads import ToolThreads
 logger = logging.getLogger(__name__)
 
 _UNGUARDED = Claimed(0)  # no guard: every call of a batch may simply run
+_UNCLAIMED = Claimed(-1)  # a result given without a claim: claim and record it on its own
 
 
 @dataclass(slots=True)
@@ -95,7 +106,8 @@ class _Entry:
     owner: Literal["batch", "held", "task"] = "batch"
 
 
-# A call that ended, the claim to record its result under (None: nothing to record), the result.
+# A call that ended, the claim to record its result under (None: nothing to record,
+# ``_UNCLAIMED``: claim it to record it), the result.
 _Finished = tuple[_Entry, Claimed | None, Sealed]
 
 
@@ -208,6 +220,12 @@ class CallExecutor:
             task.add_done_callback(self._batches.discard)
         return futures
 
+    async def answer(self, answers: Sequence[tuple[ToolCallRequested, Sealed]]) -> None:
+        """Publish answers to calls that will not run (refused at intake), each recorded
+        first under its request's fingerprint like any result, all in one go."""
+        if answers:
+            await self._sink_many(await self._recorded(answers))
+
     def cancel(self, cancellation: Cancellation) -> int:
         """Remember ``cancellation`` and cancel the matching running calls (of its tenant
         only); return how many."""
@@ -259,19 +277,22 @@ class CallExecutor:
                        arguments: dict[str, Any], received_at: datetime) -> Sealed:
         bind_call(request.call_id, request.session_id, request.tenant)  # this task's logs
         seal = self._sealer(request, received_at)
+        unclaimed: Sealed | None = None  # an answer the guard did not record
         try:
             sealed = await self._guarded(request, spec, arguments, seal)
         except asyncio.CancelledError:
             reason = self._cancel_reason(request)
             if reason is None:
                 raise  # the worker is shutting down: no result, the offset stays uncommitted
-            sealed = seal(CallOutcome.failed(CallStatus.CANCELLED, "Cancelled", reason))
+            unclaimed = seal(CallOutcome.failed(CallStatus.CANCELLED, "Cancelled", reason))
         except Exception:
             logger.exception("call %s failed in the worker; it ends in an InternalError result",
                              request.call_id)
-            sealed = seal(CallOutcome.internal())
+            unclaimed = seal(CallOutcome.internal())
         finally:
             self._forget(request)
+        if unclaimed is not None:
+            sealed = (await self._recorded([(request, unclaimed)]))[0]
         self._count(sealed)
         await self._sink(sealed)
         return sealed
@@ -280,8 +301,9 @@ class CallExecutor:
                        arguments: dict[str, Any], seal: Seal) -> Sealed:
         reason = self.cancellations.reason(request.session_id, request.branch_id,
                                            tenant=request.tenant)
-        if reason is not None:
-            return seal(CallOutcome.failed(CallStatus.CANCELLED, "Cancelled", reason))
+        if reason is not None:  # a result recorded before the cancellation wins
+            cancelled = seal(CallOutcome.failed(CallStatus.CANCELLED, "Cancelled", reason))
+            return (await self._recorded([(request, cancelled)]))[0]
         limit = self._tool_slots.get(spec.name)
         if limit is not None:  # only a tool with a cap has a queue to wait in
             queued = time.monotonic()
@@ -348,8 +370,8 @@ class CallExecutor:
                 cancelled = self._cancelled(entry)
                 if cancelled is None:
                     runnable.append(entry)
-                else:
-                    finished.append((entry, None, cancelled))
+                else:  # its claim looks up the ledger: a recorded result wins
+                    finished.append((entry, _UNCLAIMED, cancelled))
             try:
                 openings = await self._open(runnable)
             except Exception:  # one foreign ledger entry, say: ask for each claim alone
@@ -417,10 +439,10 @@ class CallExecutor:
                 request = entry.admission.request
                 logger.exception("starting call %s failed in the worker; it ends in an "
                                  "InternalError result", request.call_id)
-                finished.append((entry, None, self._sealer(request, entry.received_at)(
+                claimed = (opening if isinstance(opening, Claimed) and opening is not _UNGUARDED
+                           else _UNCLAIMED)
+                finished.append((entry, claimed, self._sealer(request, entry.received_at)(
                     CallOutcome.internal())))
-                if isinstance(opening, Claimed) and opening is not _UNGUARDED:
-                    dropped.append((request, opening))
             finally:
                 unbind(bound)  # a held call's task keeps its own copy
         return dropped
@@ -434,9 +456,7 @@ class CallExecutor:
         elif isinstance(opening, Answered):
             finished.append((entry, None, opening.sealed))
         elif (cancelled := self._cancelled(entry)) is not None:  # while it was claimed
-            finished.append((entry, None, cancelled))
-            if opening is not _UNGUARDED:
-                dropped.append((request, opening))
+            finished.append((entry, None if opening is _UNGUARDED else opening, cancelled))
         elif opening.after is not None or not eager:  # the guard decides if it may run
             self._hold(entry, opening, None)
         else:
@@ -481,11 +501,12 @@ class CallExecutor:
             reason = self._cancel_reason(request)
             if reason is None:
                 raise  # the worker is shutting down: no result, the offset stays uncommitted
-            sealed, kept = seal(CallOutcome.failed(CallStatus.CANCELLED, "Cancelled", reason)), None
+            sealed = seal(CallOutcome.failed(CallStatus.CANCELLED, "Cancelled", reason))
+            kept = _UNCLAIMED
         except Exception:
             logger.exception("call %s failed in the worker; it ends in an InternalError result",
                              request.call_id)
-            sealed, kept = seal(CallOutcome.internal()), None
+            sealed, kept = seal(CallOutcome.internal()), _UNCLAIMED
         finally:
             if begun is not None:
                 begun.close()  # a no-op once awaited; a rest never started must not leak
@@ -515,9 +536,17 @@ class CallExecutor:
 
     async def _finish(self, finished: list[_Finished]) -> None:
         """Record the results under their claims (one round trip), then publish them."""
-        ready = [(entry, sealed) for entry, claimed, sealed in finished if claimed is None]
+        guarded = self._guard is not None
+        ready = [(entry, sealed) for entry, claimed, sealed in finished
+                 if claimed is None or not guarded]
         claimed_ones = [(entry, claimed, sealed) for entry, claimed, sealed in finished
-                        if claimed is not None]
+                        if claimed is not None and claimed is not _UNCLAIMED and guarded]
+        unclaimed = [(entry, sealed) for entry, claimed, sealed in finished
+                     if claimed is _UNCLAIMED and guarded]
+        if unclaimed:
+            answers = await self._recorded([(e.admission.request, s) for e, s in unclaimed])
+            ready.extend((entry, sealed) for (entry, _), sealed in zip(unclaimed, answers,
+                                                                       strict=True))
         if claimed_ones and self._guard is not None:
             try:
                 recorded = await self._guard.record_many(
@@ -551,6 +580,8 @@ class CallExecutor:
         results = [self._sealer(e.admission.request, e.received_at)(CallOutcome.internal())
                    for e in left]
         try:
+            results = await self._recorded([(e.admission.request, sealed)
+                                            for e, sealed in zip(left, results, strict=True)])
             await self._sink_many(results)
         except Exception as exc:  # not even that could be published: redelivery will tell
             self._abandon(left, exc)
@@ -591,6 +622,19 @@ class CallExecutor:
             return None
         outcome = CallOutcome.failed(CallStatus.CANCELLED, "Cancelled", reason)
         return self._sealer(request, entry.received_at)(outcome)
+
+    async def _recorded(self, answers: Sequence[tuple[ToolCallRequested, Sealed]]
+                        ) -> list[Sealed]:
+        """What to publish for answers given without a claim, recorded if the guard can."""
+        guard = self._guard
+        if guard is None or not answers or not isinstance(guard, AnswerRecording):
+            return [sealed for _, sealed in answers]
+        try:
+            return await guard.record_answers(answers)
+        except Exception:  # Redis refused (out of memory, read-only): answer all the same
+            logger.exception("recording %d answers failed; publishing them unrecorded",
+                             len(answers))
+            return [sealed for _, sealed in answers]
 
     async def _each_to_sink(self, results: Sequence[Sealed]) -> None:
         await asyncio.gather(*(self._sink(sealed) for sealed in results))

@@ -4,7 +4,10 @@ A guard is asked one call at a time (:meth:`CallGuard.guard`) or, for the calls
 of one fetch, all at once: :meth:`CallGuard.open_many` claims them in one round
 trip and :meth:`CallGuard.record_many` records the ones that finished at once
 in another. A round trip per batch instead of two awaits per call is what lets
-a worker keep up with its broker.
+a worker keep up with its broker. A guard that is also an :class:`AnswerRecording`
+records the results given without a run of their own (refusals at intake,
+cancellations before a claim, errors of the worker), so that a session, which
+takes only what the ledger holds, is answered by them too.
 """
 
 from __future__ import annotations
@@ -186,4 +189,18 @@ class BulkAdmission(Protocol):
     async def admit_many(self, calls: Sequence[tuple[ToolCallRequested, ToolSpec, Claimed]]
                          ) -> list[bool]:
         """Whether each freshly claimed call may start now."""
+        ...
+
+
+@runtime_checkable
+class AnswerRecording(Protocol):
+    """A guard that records results given without a claim of their own (a refusal at intake,
+    a cancellation before the claim, an error of the worker) before they are published."""
+
+    async def record_answers(self, answers: Sequence[tuple[ToolCallRequested, Sealed]]
+                             ) -> list[Sealed]:
+        """Claim and record each answer under its request's fingerprint, in bulk; return
+        what to publish for each: the result already recorded for the same execution if
+        there is one, else the answer given (recorded, or left unrecorded when the call
+        is held by a live lease or belongs to another execution)."""
         ...

@@ -53,6 +53,9 @@ class Refusal:
     session_id: str | None = None
     branch_id: str | None = None
     tool: str | None = None
+    # The decoded call, when it got that far: its answer is then recorded under its
+    # fingerprint like any result, so the session that sent it takes it.
+    request: ToolCallRequested | None = None
 
 
 def admit(raw: bytes | None, key: bytes | None, registry: ToolRegistry, *,
@@ -102,7 +105,7 @@ def admit(raw: bytes | None, key: bytes | None, registry: ToolRegistry, *,
 
 def _refused(reason: DeadLetterReason, error: str, request: ToolCallRequested) -> Refusal:
     return Refusal(reason, clip(error), call_id=request.call_id, session_id=request.session_id,
-                   branch_id=request.branch_id, tool=request.tool)
+                   branch_id=request.branch_id, tool=request.tool, request=request)
 
 
 def _call_id_in(raw: bytes) -> str | None:

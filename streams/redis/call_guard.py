@@ -23,7 +23,11 @@ The claim protocol, shared with model turns, is :mod:`.claim` (docs/semantics.md
 The executor asks for a fetch's calls at once (``open_many``, ``record_many``:
 one round trip each for the whole batch), with the same decisions; a call held
 elsewhere, in conflict, or whose record was refused, is left to ``guard``, which
-remembers the calls that started here. Entries live under ``call:<call_id>``
+remembers the calls that started here. A result given without a run of its own (a
+refusal at intake, a cancellation before the claim, an error of the worker) is
+claimed and recorded in bulk too (``record_answers``), so the session that sent
+the call takes it; a call held by a live lease or belonging to another execution
+is left alone. Entries live under ``call:<call_id>``
 (:func:`~async_toolformer.streams.redis.ledger.call_key`), apart from model turns.
 """
 
@@ -147,6 +151,43 @@ class LedgerGuard:
             if not recorded:
                 self._note_started((request.call_id, claimed.fingerprint))
         return kept
+
+    async def record_answers(self, answers: Sequence[tuple[ToolCallRequested, Sealed]]
+                             ) -> list[Sealed]:
+        """Claim and record results given without a run (two round trips for them all).
+
+        A result already recorded for the same execution wins and is published
+        instead; a call held by a live lease (its owner records and publishes) or
+        in conflict (another execution's entry, never touched) keeps its answer,
+        unrecorded.
+        """
+        published = [sealed for _, sealed in answers]
+        ledger = self._ledger
+        if ledger is None or not answers:
+            return published
+        prints = [call_fingerprint(request) for request, _ in answers]
+        claims = await retrying(lambda: ledger.claim_many(
+            [(call_key(request.call_id), self._worker_id) for request, _ in answers],
+            fingerprints=prints))
+        acquired: list[tuple[int, int]] = []
+        for i, claim in enumerate(claims):
+            match claim:
+                case Recorded(stored):
+                    published[i] = Sealed.from_wire(stored)
+                case Acquired(token, _):
+                    acquired.append((i, token))
+                case HeldElsewhere() | Conflict():
+                    pass
+        if not acquired:
+            return published
+        kept = await retrying(lambda: ledger.complete_many(
+            [(call_key(answers[i][0].call_id), token, published[i].wire) for i, token in acquired],
+            fingerprints=[prints[i] for i, _ in acquired]))
+        for (i, _), recorded in zip(acquired, kept, strict=True):
+            if not recorded:  # taken over within the moment: its owner answers
+                logger.warning("could not record the answer of %s; it is published unrecorded",
+                               answers[i][0].call_id[:256])
+        return published
 
     async def release_many(self, held: Sequence[tuple[ToolCallRequested, Claimed]]) -> None:
         self._give_back(held)
