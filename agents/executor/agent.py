@@ -13,7 +13,9 @@ that raises anything while it is admitted or refused is dead-lettered as an
 ``internal_error``; a dead letter or result the broker refuses for good (too
 large for it) is logged and counted by the publisher, and a result is then
 replaced by an ``OutputTooLarge`` error that fits; a dead letter is not sent
-again. Nothing one record does can stop the records after it.
+again. Nothing one record does can stop the records after it. The answers to a
+fetch's refused calls are recorded in the ledger in one go, like any result
+(:meth:`CallExecutor.answer`), so the session that sent them takes them.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections.abc import AsyncIterable, Callable, Sequence
+from collections.abc import AsyncIterable, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -32,6 +34,7 @@ from async_toolformer.schemas import (
     DeadLetter,
     DeadLetterReason,
     SchemaError,
+    ToolCallRequested,
     ToolError,
     decode,
     encode,
@@ -122,15 +125,13 @@ class ExecutorAgent:
             await self.recall.ready({record.partition for record in records})
         received_at = datetime.now(UTC)
         admitted: list[tuple[Admission, Any]] = []
+        refused: list[tuple[Refusal, Any]] = []
         try:
             for record in records:
                 verdict = self._admit(record)
                 if isinstance(verdict, Refusal):
                     self.tracker.start(record.tp, record.offset, record)
-                    task = asyncio.create_task(self._refuse(verdict, record, received_at))
-                    self._side_tasks.add(task)
-                    task.add_done_callback(self._side_tasks.discard)
-                    task.add_done_callback(self._finisher(record))
+                    refused.append((verdict, record))
                     continue
                 if not self.executor.try_reserve():
                     self._submit(admitted, received_at)  # those reserved must not wait on us
@@ -140,6 +141,7 @@ class ExecutorAgent:
                 admitted.append((verdict, record))
         finally:  # even when cut short: a reserved and tracked call must run
             self._submit(admitted, received_at)
+            self._refuse_all(refused, received_at)
 
     def _admit(self, record: Any) -> Admission | Refusal:
         try:
@@ -163,6 +165,16 @@ class ExecutorAgent:
 
         self.executor.submit_batch([a for a, _ in admitted], received_at=received_at,
                                    on_end=ended)
+
+    def _refuse_all(self, refused: list[tuple[Refusal, Any]], received_at: datetime) -> None:
+        """Refuse the refused records of a fetch in one task, acking each once it is done."""
+        if not refused:
+            return
+        task = asyncio.create_task(self._refuse(refused, received_at))
+        self._side_tasks.add(task)
+        task.add_done_callback(self._side_tasks.discard)
+        for _, record in refused:
+            task.add_done_callback(self._finisher(record))
 
     def _finisher(self, record: Any) -> Callable[[asyncio.Future[Any]], None]:
         return functools.partial(self._finished, tp=record.tp, offset=record.offset)
@@ -222,18 +234,44 @@ class ExecutorAgent:
         if self.recall is not None:  # before the record is acked: a next owner finds it
             await self.recall.keep(message.partition, cancellation)
 
-    async def _refuse(self, refusal: Refusal, message: Any, received_at: datetime) -> None:
-        """Dead-letter a refused record and answer its call if it can be named; never raises,
-        so the record is acked whatever happens here (the log says what did)."""
+    async def _refuse(self, refused: list[tuple[Refusal, Any]], received_at: datetime) -> None:
+        """Dead-letter refused records and answer the calls that can be named; never raises,
+        so the records are acked whatever happens here (the log says what did).
+
+        A decoded call's answer is recorded under its fingerprint first, all in one
+        go; one that did not decode cannot be fingerprinted and is published
+        unrecorded (its session's deadline decides for it).
+        """
+        letters = await asyncio.gather(*(self._refusal_answer(refusal, message, received_at)
+                                         for refusal, message in refused))
+        recordable: list[tuple[ToolCallRequested, Sealed]] = []
+        for (refusal, _), rejected in zip(refused, letters, strict=True):
+            if rejected is not None and refusal.request is not None:
+                recordable.append((refusal.request, rejected))
+            elif rejected is not None:
+                await self._publish_refusal(self.publish_result(rejected), 1)
+        await self._publish_refusal(self.executor.answer(recordable), len(recordable))
+
+    async def _refusal_answer(self, refusal: Refusal, message: Any,
+                              received_at: datetime) -> Sealed | None:
+        """Dead-letter one refused record; its ``rejected`` answer, if its call can be named."""
         try:
             await self._dead_letter(refusal.reason, refusal.error, message,
                                     call_id=refusal.call_id)
             rejected = rejected_event(refusal, worker_id=self.worker_id, received_at=received_at)
-            if rejected is not None:
-                await self.publish_result(Sealed.of(rejected))
+            return None if rejected is None else Sealed.of(rejected)
         except Exception:
             logger.exception("refusing %s[%d]@%d failed; it is acked without an answer",
                              message.topic, message.partition, message.offset)
+            return None
+
+    @staticmethod
+    async def _publish_refusal(publishing: Awaitable[None], count: int) -> None:
+        try:
+            await publishing
+        except Exception:
+            logger.exception("answering %d refused calls failed; they are acked without an "
+                             "answer", count)
 
     async def _dead_letter(self, reason: DeadLetterReason, error: str, message: Any,
                            *, call_id: str | None) -> None:
