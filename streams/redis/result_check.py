@@ -5,9 +5,10 @@ A worker records a call's result under its fingerprint before it publishes it,
 so a genuine result is in the ledger, byte for byte, by the time a session
 reads it. A forged record (wrong bytes, or nothing recorded yet) and the result
 of another execution that used the same call_id (another fingerprint) are not.
-Results a worker publishes without recording them (a refusal at intake, a
-conflict, a result it could not record) are not taken either: the session's
-branch or session deadline decides for those.
+Results a worker publishes without recording them (a conflict, a refusal of a
+record that did not decode, a result it could not record) are not taken either:
+the session's branch or session deadline decides for those. Refusals of decoded
+calls, cancellations and worker errors are recorded like any result.
 """
 
 from __future__ import annotations
