@@ -55,7 +55,8 @@ async def test_many_waiters_share_one_consumer_per_partition_and_get_only_their_
         assert consumers.made == 3
         # Interleaved, in batches (the broker's end offset lags after those), with
         # records nobody waits for and one that does not decode.
-        records = [(key.encode(), f"{key}/{n}".encode()) for n in range(5) for key in keys]
+        records: list[tuple[bytes | None, bytes]] = [
+            (key.encode(), f"{key}/{n}".encode()) for n in range(5) for key in keys]
         records += [(b"nobody", b"x"), (keys[0].encode(), b"garbage"), (None, b"marker")]
         records += [(key.encode(), f"{key}/{n}".encode()) for n in range(5, 8) for key in keys]
         async with KafkaPublisher(kafka_bootstrap) as publisher:
