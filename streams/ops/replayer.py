@@ -14,7 +14,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import gc
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from async_toolformer.agents.tools import ToolRegistry, load_tools
@@ -52,6 +54,34 @@ async def replay(settings: Settings, options: ReplayOptions, *,
                  observer: ReplayObserver | None = None,
                  registry: ToolRegistry | None = None) -> ReplayReport:
     """Replay ``options.selection`` of the ``calls`` topic of ``settings``; see the module."""
+    with _fewer_collections():
+        return await _replay(settings, options, observer=observer, registry=registry)
+
+
+@contextlib.contextmanager
+def _fewer_collections(young: int = 50_000) -> Iterator[None]:
+    """Collect young objects every ``young`` allocations while replaying, not every 700.
+
+    A replay allocates a few objects per record and reference counting frees
+    nearly all of them; at the interpreter's threshold the collector ran 135
+    times over 10,200 records, and one of those, a full collection of the
+    caller's heap, took 137 ms: a fifth of the replay. The threshold is given
+    back afterwards (this is the process's setting, for the replay's duration).
+    """
+    before = gc.get_threshold()
+    if before[0] == 0 or before[0] >= young:  # collection off, or rarer already
+        yield
+        return
+    gc.set_threshold(young, *before[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
+
+
+async def _replay(settings: Settings, options: ReplayOptions, *,
+                  observer: ReplayObserver | None, registry: ToolRegistry | None
+                  ) -> ReplayReport:
     seen = observer or SilentObserver()
     bootstrap, redis_url = settings.require_services()
     if not options.fresh and (redis_url is None or not settings.ledger):
