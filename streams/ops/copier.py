@@ -4,14 +4,17 @@ A worker serving a replay against the live ledger answers every recorded call
 by re-publishing its record, byte for byte (``Recorded``), and runs nothing. The
 copier does the same without the round trip through the replay's ``calls`` and
 a worker: for each batch read it asks the ledger for all the batch's records in
-one round trip (:meth:`ExecutionLedger.read_many`) and publishes them to the
+one round trip (:meth:`ExecutionLedger.entries_many`) and publishes them to the
 replay's ``results`` as producer batches, keyed by session as a worker keys
 them. Only calls without a record (still leased, never recorded, or expired) are
 copied to the replay's ``calls`` for a worker; ``--fresh`` copies every call.
 
 A call answered here is checked only for its shape (its ``type``, ``call_id`` and
-``session_id``): the ledger holds a result for that call_id, so a worker validated
-the call when it first ran. A call copied to a worker is validated in full.
+``session_id``) and for being the execution the record is of (the fingerprint
+kept with the record: tenant, session, tool and arguments, as a claim checks
+it): a worker validated that call when it first ran. A call without a matching
+record is copied to a worker, validated in full, and answered there (a record of
+another execution is a ``Conflict``).
 """
 
 from __future__ import annotations
@@ -24,7 +27,8 @@ from typing import Any
 
 import orjson
 
-from async_toolformer.schemas import SchemaError, ToolCallRequested, decode_as
+from async_toolformer.agents.executor.identity import call_fingerprint
+from async_toolformer.schemas import DEFAULT_TENANT, SchemaError, ToolCallRequested, decode_as
 from async_toolformer.streams.kafka.publisher import KafkaPublisher
 from async_toolformer.streams.kafka.security import PLAINTEXT, KafkaSecurity
 from async_toolformer.streams.ops.log_reader import LogRecord, read_range
@@ -44,6 +48,21 @@ class _Call:
     record: LogRecord
     call_id: str
     session_id: str
+    fields: dict[str, Any]  # as parsed, not validated
+
+    def fingerprint(self) -> str | None:
+        """The execution it names, as a worker's claim computes it (from the validated
+        request: a field validation would change only makes this differ, and then a
+        worker decides)."""
+        f = self.fields
+        arguments, tool, tenant = (f.get("arguments", {}), f.get("tool"),
+                                   f.get("tenant", DEFAULT_TENANT))
+        if not (isinstance(arguments, dict) and isinstance(tool, str)
+                and isinstance(tenant, str)):
+            return None  # not a call a worker would take: a worker decides
+        return call_fingerprint(ToolCallRequested.model_construct(
+            call_id=self.call_id, session_id=self.session_id, tool=tool, tenant=tenant,
+            arguments=arguments))
 
 
 @dataclass
@@ -83,16 +102,18 @@ async def copy_calls(bootstrap: str, plan: ReplayPlan, selection: RecordRange, *
         async with contextlib.aclosing(records), _cancelling(publishing):
             async for batch in records:
                 calls = _shapes_of(batch, report)
-                stored = (await ledger.read_many([call_key(c.call_id) for c in calls])
+                stored = (await ledger.entries_many([call_key(c.call_id) for c in calls])
                           if ledger is not None else [None] * len(calls))
                 answers: list[tuple[bytes | None, bytes]] = []
                 unrecorded: list[_Call] = []
-                for call, record in zip(calls, stored, strict=True):
-                    if record is None:
+                for call, entry in zip(calls, stored, strict=True):
+                    if entry is None or entry[0] != call.fingerprint():
+                        # no record, or another execution's (a worker answers Conflict)
                         if _valid(call, report):
                             unrecorded.append(call)
                             copied.note(call, report)
                     else:
+                        record = entry[1]
                         answers.append((call.session_id.encode(), record))
                         copied.note(call, report)
                         copied.reemitted.setdefault(call.call_id, record)
@@ -141,8 +162,8 @@ def _valid(call: _Call, report: ReplayReport) -> bool:
     return True
 
 
-def _ids_of(value: bytes) -> tuple[str, str] | None:
-    """(call_id, session_id) of a record shaped like a call, else None."""
+def _ids_of(value: bytes) -> tuple[str, str, dict[str, Any]] | None:
+    """(call_id, session_id, fields) of a record shaped like a call, else None."""
     try:
         data: Any = orjson.loads(value)
     except orjson.JSONDecodeError:
@@ -152,7 +173,7 @@ def _ids_of(value: bytes) -> tuple[str, str] | None:
         return None
     call_id, session_id = data.get("call_id"), data.get("session_id")
     if isinstance(call_id, str) and call_id and isinstance(session_id, str) and session_id:
-        return call_id, session_id
+        return call_id, session_id, data
     return None
 
 

@@ -1,4 +1,5 @@
-"""``read_many``: the records of many calls in one round trip, as a replay reads them."""
+"""``read_many``: the records of many calls (and whose they are) in one round trip, as a
+replay reads them."""
 
 from __future__ import annotations
 
@@ -23,9 +24,17 @@ async def test_records_in_order_and_none_for_leased_or_missing(make_ledger: Ledg
     recorded = {"c0": b'{"n":0}', "c2": big, "c5": b'{"n":5}'}
     assert all(await ledger.complete_many([(c, tokens[c], r) for c, r in recorded.items()]))
 
-    found = await ledger.read_many([*ids, "never-claimed", "c2"], chunk=3)
+    [claim] = await ledger.claim_many([("f1", "w1")], fingerprints=["ab12"])
+    assert isinstance(claim, Acquired)
+    assert await ledger.complete_many([("f1", claim.token, b'{"n":"f"}')], fingerprints=["ab12"])
 
-    assert found == [recorded.get(c) for c in ids] + [None, big]
+    asked = [*ids, "never-claimed", "c2", "f1"]
+    found = await ledger.read_many(asked, chunk=3)
+    entries = await ledger.entries_many(asked, chunk=3)
+
+    assert found == [recorded.get(c) for c in ids] + [None, big, b'{"n":"f"}']
+    assert entries == [None if c not in recorded else ("", recorded[c]) for c in ids] + [
+        None, ("", big), ("ab12", b'{"n":"f"}')]
     assert await ledger.read_many([]) == []
 
 

@@ -126,3 +126,29 @@ async def test_old_results_read_alongside_the_copy_find_every_wanted_one(
     found = await old.wanted(wanted, partitions={0, 1})
 
     assert found == {c: wires[c] for c in wanted if c in wires}  # the first of each
+
+
+async def test_a_record_of_another_execution_is_never_reemitted_for_a_call(
+        pipeline_factory: PipelineFactory) -> None:
+    pipeline = await pipeline_factory()
+    settings = pipeline.settings
+    assert settings.kafka_bootstrap_servers is not None
+    [mine] = _charges("cf", 1)
+    theirs = mine.model_copy(update={"arguments": {"account": "cf-acct-0", "cents": 999}})
+    [first] = await pipeline.client.run([mine], timeout_s=60)
+    [second] = await pipeline.client.run([theirs], timeout_s=60)
+    assert first.status is CallStatus.OK
+    assert second.status is CallStatus.REJECTED  # a Conflict: the call_id is mine
+    assert _executions("cf") == 1
+
+    report = await replay(settings, ReplayOptions(timeout_s=60))
+
+    assert _executions("cf") == 1
+    assert report.repeated_call_ids == 1
+    copied = await _read_all(settings.kafka_bootstrap_servers, report.plan.target.calls)
+    assert [ToolCallRequested.model_validate_json(v).arguments for v in copied] == \
+        [theirs.arguments]  # only the other execution went to a worker, which said Conflict
+    [diff] = report.diffs  # the first result per call_id: my record, re-emitted
+    assert diff.verdict is Verdict.IDENTICAL
+    assert diff.new is not None
+    assert diff.new.output == first.output

@@ -191,6 +191,15 @@ class ExecutionLedger:
         is not a record yet (a lease) reads as None, as does one of a foreign type.
         A foreign string raises :class:`LedgerEntryError`, as in ``lookup``.
         """
+        return [None if e is None else e[1] for e in await self.entries_many(call_ids,
+                                                                              chunk=chunk)]
+
+    async def entries_many(self, call_ids: Sequence[str], *, chunk: int = 1_000
+                           ) -> list[tuple[str, bytes] | None]:
+        """:meth:`read_many` with the fingerprint ("" if none) kept with each record.
+
+        As with a claim, a record answers a call only if its fingerprint is the call's.
+        """
         if not call_ids:
             return []
         keys = [self.key(c) for c in call_ids]
@@ -202,8 +211,7 @@ class ExecutionLedger:
         except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
             raise LedgerUnavailableError(_url_of(self.redis), exc) from exc
         stored = [r for part in replies for r in part]
-        return [None if r is None else self._decode(k, r) for k, r in zip(keys, stored,
-                                                                          strict=True)]
+        return [None if r is None else _split(k, r) for k, r in zip(keys, stored, strict=True)]
 
     async def entry(self, call_id: str) -> tuple[str, bytes] | None:
         """The fingerprint and result recorded for ``call_id``, or None (not recorded)."""
@@ -313,6 +321,13 @@ class ExecutionLedger:
             return decode_record(stored)
         except ValueError as exc:
             raise LedgerEntryError(key, "holds a string that is not a ledger record") from exc
+
+
+def _split(key: str, stored: bytes) -> tuple[str, bytes]:
+    try:
+        return split_record(stored)
+    except ValueError as exc:
+        raise LedgerEntryError(key, "holds a string that is not a ledger record") from exc
 
 
 def _url_of(redis: Redis) -> str:
