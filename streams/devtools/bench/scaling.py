@@ -47,6 +47,7 @@ from async_toolformer.streams.devtools.bench.scaling_tools import (
     executions_by_process,
 )
 from async_toolformer.streams.devtools.stack import DevStack
+from async_toolformer.streams.kafka.security import KafkaSecurity
 from async_toolformer.streams.kafka.topics import TopicCatalogue
 from async_toolformer.streams.worker.settings import Settings
 
@@ -86,9 +87,10 @@ async def bench_scaling(settings: Settings, params: ScalingParams | None = None
                    "TOOLFORMER_TOOL_CONCURRENCY": orjson.dumps({"io_wait": p.concurrency}
                                                                ).decode(),
                    EXECUTIONS_DIR_ENV: folder}
-            flow = _Flow(base.kafka_bootstrap_servers, topics, run, p.ms)
-            async with flow, _Workers(env, f"{run}-workers", base.kafka_bootstrap_servers
-                                      ) as workers:
+            security = KafkaSecurity.from_settings(base)
+            flow = _Flow(base.kafka_bootstrap_servers, topics, run, p.ms, security=security)
+            async with flow, _Workers(env, f"{run}-workers", base.kafka_bootstrap_servers,
+                                      security=security) as workers:
                 figures = await _measure(flow, workers, p)
                 missing = await flow.wait_all(p.timeout_s)
             executions = count_executions(Path(folder))
@@ -167,6 +169,7 @@ class _Workers:
     env: dict[str, str]
     group: str
     bootstrap: str
+    security: KafkaSecurity
     children: list[asyncio.subprocess.Process] = field(default_factory=list)
 
     async def __aenter__(self) -> _Workers:
@@ -180,13 +183,14 @@ class _Workers:
         index = len(self.children)
         self.children.append(await spawn(["async_toolformer.streams.cli", "worker"], {
             **self.env, "TOOLFORMER_WORKER_ID": f"{self.group}-{index}"}))
-        await wait_for_members(self.bootstrap, self.group, members, timeout_s=_GROUP_WAIT_S)
+        await wait_for_members(self.bootstrap, self.group, members, timeout_s=_GROUP_WAIT_S,
+                               security=self.security)
 
     async def stop_one(self, members_left: int) -> None:
         """SIGTERM the newest worker: it finishes or hands back its calls, and leaves."""
         await terminate(self.children.pop())
         await wait_for_members(self.bootstrap, self.group, members_left,
-                               timeout_s=_GROUP_WAIT_S)
+                               timeout_s=_GROUP_WAIT_S, security=self.security)
 
 
 @dataclass
@@ -197,6 +201,7 @@ class _Flow:
     topics: TopicCatalogue
     run: str
     ms: int
+    security: KafkaSecurity
     sent: dict[str, float] = field(default_factory=dict)
     arrived: dict[str, float] = field(default_factory=dict)
     indeterminate: int = 0
@@ -207,8 +212,10 @@ class _Flow:
     _news: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def __aenter__(self) -> _Flow:
-        self._producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, linger_ms=2)
+        self._producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, linger_ms=2,
+                                          **self.security.client_options())
         self._consumer = AIOKafkaConsumer(self.topics.results, bootstrap_servers=self.bootstrap,
+                                          **self.security.client_options(),
                                           auto_offset_reset="earliest", fetch_max_wait_ms=5,
                                           max_poll_records=5000)
         await self._producer.start()
