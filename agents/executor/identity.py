@@ -24,7 +24,8 @@ from async_toolformer.schemas import CallStatus, ToolCallRequested
 
 from .outcome import CallOutcome
 
-__all__ = ["CONFLICT", "arguments_digest", "call_fingerprint", "conflict_outcome"]
+__all__ = ["CONFLICT", "arguments_digest", "call_fingerprint", "conflict_outcome",
+           "fingerprint_of"]
 
 CONFLICT = "Conflict"
 """The error type of a call refused because its call_id belongs to another execution."""
@@ -42,8 +43,13 @@ def arguments_digest(arguments: dict[str, Any]) -> str:
 
 def call_fingerprint(request: ToolCallRequested) -> str:
     """The execution ``request`` names: tenant, session, tool and arguments (32 hex digits)."""
-    parts = json.dumps([request.tenant, request.session_id, request.tool,
-                        arguments_digest(request.arguments)], ensure_ascii=True)
+    return fingerprint_of(request.tenant, request.session_id, request.tool, request.arguments)
+
+
+def fingerprint_of(tenant: str, session_id: str, tool: str, arguments: dict[str, Any]) -> str:
+    """:func:`call_fingerprint` from the fields themselves (a replay has them parsed only)."""
+    parts = json.dumps([tenant, session_id, tool, arguments_digest(arguments)],
+                       ensure_ascii=True)
     return hashlib.sha256(parts.encode()).hexdigest()[:32]
 
 

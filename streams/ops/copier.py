@@ -27,7 +27,7 @@ from typing import Any
 
 import orjson
 
-from async_toolformer.agents.executor.identity import call_fingerprint
+from async_toolformer.agents.executor.identity import fingerprint_of
 from async_toolformer.schemas import DEFAULT_TENANT, SchemaError, ToolCallRequested, decode_as
 from async_toolformer.streams.kafka.publisher import KafkaPublisher
 from async_toolformer.streams.kafka.security import PLAINTEXT, KafkaSecurity
@@ -60,9 +60,7 @@ class _Call:
         if not (isinstance(arguments, dict) and isinstance(tool, str)
                 and isinstance(tenant, str)):
             return None  # not a call a worker would take: a worker decides
-        return call_fingerprint(ToolCallRequested.model_construct(
-            call_id=self.call_id, session_id=self.session_id, tool=tool, tenant=tenant,
-            arguments=arguments))
+        return fingerprint_of(tenant, self.session_id, tool, arguments)
 
 
 @dataclass
