@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -26,6 +27,8 @@ from .outcome import CallOutcome
 
 __all__ = ["CONFLICT", "arguments_digest", "call_fingerprint", "conflict_outcome",
            "fingerprint_of"]
+
+_ascii_json: Callable[[str], str] = json.encoder.encode_basestring_ascii
 
 CONFLICT = "Conflict"
 """The error type of a call refused because its call_id belongs to another execution."""
@@ -47,9 +50,13 @@ def call_fingerprint(request: ToolCallRequested) -> str:
 
 
 def fingerprint_of(tenant: str, session_id: str, tool: str, arguments: dict[str, Any]) -> str:
-    """:func:`call_fingerprint` from the fields themselves (a replay has them parsed only)."""
-    parts = json.dumps([tenant, session_id, tool, arguments_digest(arguments)],
-                       ensure_ascii=True)
+    """:func:`call_fingerprint` from the fields themselves (a replay has them parsed only).
+
+    The hashed text is ``json.dumps([tenant, session_id, tool, digest], ensure_ascii=True)``,
+    written with the encoder's own string escaping: the same text, a third of the time.
+    """
+    parts = "[" + ", ".join(map(_ascii_json, (tenant, session_id, tool,
+                                              arguments_digest(arguments)))) + "]"
     return hashlib.sha256(parts.encode()).hexdigest()[:32]
 
 
