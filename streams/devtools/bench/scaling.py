@@ -269,7 +269,7 @@ class _Flow:
     async def _send(self) -> str:
         assert self._producer is not None
         call_id = f"{self.run}-{len(self.sent)}"
-        session = f"{self.run}-s{len(self.sent) % 256}"
+        session = f"{self.run}-s{len(self.sent)}"  # a session each: partitions share evenly
         call = ToolCallRequested(call_id=call_id, session_id=session, tool="io_wait",
                                  arguments={"tag": call_id, "ms": self.ms})
         await self._producer.send(self.topics.calls, encode(call), key=session.encode())
