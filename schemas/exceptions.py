@@ -22,8 +22,9 @@ subclass one :class:`ToolformerError` and a caller catches our errors with one
     │   └── UnknownScorerError                          agents.sessions.exceptions
     ├── ConfigurationError                              streams.exceptions
     │   ├── TopicMismatchError                          streams.exceptions
-    │   ├── LimitsConfigError                           streams.redis.ratelimit.exceptions
-    │   └── PolicyConfigError                           streams.worker.policy_file
+    │   └── ConfigFileError                             streams.config_file
+    │       ├── LimitsConfigError                       streams.redis.ratelimit.exceptions
+    │       └── PolicyConfigError                       streams.worker.policy_file
     ├── ServiceUnavailableError [retriable]             streams.exceptions
     │   ├── BrokerStartError [retriable]                streams.devtools.stack.exceptions
     │   └── RedisStartError [retriable]                 streams.devtools.stack.exceptions

@@ -22,33 +22,25 @@ from __future__ import annotations
 
 import logging
 import re
-import tomllib
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from async_toolformer.agents.policy import Policy, TenantPolicy
-from async_toolformer.streams.exceptions import ConfigurationError
+from async_toolformer.streams.config_file import ConfigFileError, parse_toml, read_text
 
 __all__ = ["PolicyConfigError", "as_dict", "describe", "load_policy", "parse_policy",
            "worker_policy"]
 
 logger = logging.getLogger(__name__)
 
-_TOML_POSITION = re.compile(r"\s*\(at line (\d+), column (\d+)\)\s*$")
 _Names = list[str]
 
 
-class PolicyConfigError(ConfigurationError):
+class PolicyConfigError(ConfigFileError):
     """A policy file is unreadable or invalid: names the file, where, and why."""
 
-    def __init__(self, *, path: str, where: str | None, reason: str) -> None:
-        self.path = path
-        self.where = where
-        self.reason = reason
-        place = f"{path}, {where}" if where else path
-        super().__init__(f"{place}: {reason}")
 
 
 class _Tenant(BaseModel):
@@ -73,26 +65,12 @@ class _File(BaseModel):
 
 def load_policy(path: str | Path) -> Policy:
     """Load and validate ``path``; raises :class:`PolicyConfigError` on any problem."""
-    name = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise PolicyConfigError(path=name, where=None, reason=f"cannot read the file ({exc})") \
-            from exc
-    return parse_policy(text, source=name)
+    return parse_policy(read_text(path, PolicyConfigError), source=str(path))
 
 
 def parse_policy(text: str, *, source: str = "<policy>") -> Policy:
     """Validate TOML text; ``source`` names it in errors."""
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        message = str(exc)
-        found = _TOML_POSITION.search(message)
-        where = f"line {found[1]}, column {found[2]}" if found else None
-        reason = _TOML_POSITION.sub("", message) if found else message
-        raise PolicyConfigError(path=source, where=where,
-                                reason=f"TOML syntax error: {reason}") from exc
+    data = parse_toml(text, source, PolicyConfigError)
     try:
         parsed = _File.model_validate(data)
     except ValidationError as exc:

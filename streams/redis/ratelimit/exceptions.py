@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import ClassVar
 
 from async_toolformer.schemas.exceptions import ToolformerError
-from async_toolformer.streams.exceptions import ConfigurationError, ServiceUnavailableError
+from async_toolformer.streams.config_file import ConfigFileError
+from async_toolformer.streams.exceptions import ServiceUnavailableError
 
 __all__ = ["LimitsConfigError", "QuotaTooLargeError", "RateLimitError", "RateLimitedError",
            "RateLimiterUnavailableError"]
@@ -45,12 +46,6 @@ class RateLimiterUnavailableError(RateLimitError, ServiceUnavailableError):
     retriable: ClassVar[bool] = True
 
 
-class LimitsConfigError(ConfigurationError):
+class LimitsConfigError(ConfigFileError):
     """A limits file is unreadable or invalid: names the file, where, and why."""
 
-    def __init__(self, *, path: str, where: str | None, reason: str) -> None:
-        self.path = path
-        self.where = where
-        self.reason = reason
-        place = f"{path}, {where}" if where else path
-        super().__init__(f"{place}: {reason}")

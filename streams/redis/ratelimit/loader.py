@@ -8,44 +8,29 @@ invalid values) and why.
 from __future__ import annotations
 
 import re
-import tomllib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
+from async_toolformer.streams.config_file import parse_toml, read_text
 from async_toolformer.streams.redis.ratelimit.config import LimitsConfig
 from async_toolformer.streams.redis.ratelimit.exceptions import LimitsConfigError
 
 __all__ = ["load_limits", "parse_limits"]
 
-_TOML_POSITION = re.compile(r"\s*\(at line (\d+), column (\d+)\)\s*$")
 _KINDS = {"token_bucket", "sliding_window", "concurrency"}
 
 
 def load_limits(path: str | Path) -> LimitsConfig:
     """Load and validate ``path``; raises :class:`LimitsConfigError` on any problem."""
-    name = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise LimitsConfigError(path=name, where=None, reason=f"cannot read the file ({exc})") \
-            from exc
-    return parse_limits(text, source=name)
+    return parse_limits(read_text(path, LimitsConfigError), source=str(path))
 
 
 def parse_limits(text: str, *, source: str = "<limits>") -> LimitsConfig:
     """Validate TOML text; ``source`` names it in errors."""
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        message = str(exc)
-        found = _TOML_POSITION.search(message)
-        where = f"line {found[1]}, column {found[2]}" if found else None
-        reason = _TOML_POSITION.sub("", message) if found else message
-        raise LimitsConfigError(path=source, where=where,
-                                reason=f"TOML syntax error: {reason}") from exc
+    data = parse_toml(text, source, LimitsConfigError)
     try:
         return LimitsConfig.model_validate(data)
     except ValidationError as exc:
