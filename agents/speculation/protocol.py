@@ -68,8 +68,8 @@ class PredictorSettings:
     """A ``[*]`` provenance proposes at most this many calls (the first list items)."""
     max_predictions: int = 8
     """At most this many predictions per :meth:`Predictor.predict` call."""
-    max_result_bytes: int = 262_144
-    """A result value whose JSON encoding is longer is not indexed at all."""
+    max_nodes: int = 2_048
+    """Nodes of a result (or an argument) walked at most; the rest of a larger value is skipped."""
 
     def __post_init__(self) -> None:
         if not 0.0 < self.precision_target <= 1.0:
@@ -79,7 +79,7 @@ class PredictorSettings:
         for name in ("feedback_window", "min_support", "max_tenants", "max_tools",
                      "max_sessions", "max_calls_per_session", "max_arguments",
                      "max_sources_per_argument", "max_path_depth", "max_paths_per_result",
-                     "max_value_chars", "max_fanout", "max_predictions", "max_result_bytes"):
+                     "max_value_chars", "max_fanout", "max_predictions", "max_nodes"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")
 
@@ -89,8 +89,12 @@ class Predictor(Protocol):
     """Proposes a session's next calls from what it has done so far; learns online."""
 
     def observe_call(self, tenant: str, session_id: str, call_id: str, tool: str,
-                     arguments: Mapping[str, Any]) -> None:
-        """A session asked for ``tool(arguments)`` (a ``calls`` record). Learns from it."""
+                     arguments: Mapping[str, Any], *, turn: str | None = None) -> None:
+        """A session asked for ``tool(arguments)`` (a ``calls`` record). Learns from it.
+
+        ``turn`` names the model turn that proposed the call (the request's
+        ``metadata["llm_call_id"]``); without it, a call after a result starts a new turn.
+        """
         ...
 
     def observe_result(self, tenant: str, session_id: str, call_id: str, tool: str, *,
@@ -125,7 +129,7 @@ class NullPredictor:
     observed: int = field(default=0)
 
     def observe_call(self, tenant: str, session_id: str, call_id: str, tool: str,
-                     arguments: Mapping[str, Any]) -> None:
+                     arguments: Mapping[str, Any], *, turn: str | None = None) -> None:
         self.observed += 1
 
     def observe_result(self, tenant: str, session_id: str, call_id: str, tool: str, *,
