@@ -47,22 +47,27 @@ class PredictorSettings:
     """Precision is measured over the last this-many feedbacks of a (tenant, tool)."""
     min_support: int = 3
     """A transition must have been seen this many times before it is proposed."""
-    max_tenants: int = 64
+    max_tenants: int = 32
+    """Tenant models kept; the least recently used one is dropped first."""
     max_tools: int = 64
     """Per tenant: distinct tools modelled; calls to further tools are ignored."""
-    max_sessions: int = 1024
-    """Per tenant: live sessions tracked; the least recently active is dropped first."""
-    max_calls_per_session: int = 64
+    max_transitions: int = 128
+    """Per tenant: (previous tool, next tool) pairs modelled; further pairs are ignored."""
+    max_sessions: int = 256
+    """Live sessions tracked, all tenants together; the least recently active is dropped first."""
+    max_calls_per_session: int = 32
     """Per session: the most recent calls kept as sources of argument values."""
-    max_arguments: int = 16
+    max_results_per_session: int = 8
+    """Per session: the most recent results kept (indexed) as sources of argument values."""
+    max_arguments: int = 8
     """Per call: arguments considered (by sorted name); further ones are ignored."""
-    max_sources_per_argument: int = 16
-    """Per (transition, argument): candidate provenances counted; new ones are dropped."""
+    max_sources_per_argument: int = 8
+    """Per (transition, argument): candidate provenances counted; the rarest makes room."""
     max_path_depth: int = 4
     """Depth of a path into a result (``results[*].url`` is depth 3)."""
-    max_paths_per_result: int = 256
-    """Leaves indexed per result; a larger result is indexed in part."""
-    max_value_chars: int = 512
+    max_paths_per_result: int = 64
+    """Leaves indexed per result; a larger result is indexed in part (its first leaves)."""
+    max_value_chars: int = 256
     """Longer string values are neither indexed nor copied."""
     max_fanout: int = 5
     """A ``[*]`` provenance proposes at most this many calls (the first list items)."""
@@ -77,7 +82,8 @@ class PredictorSettings:
         if not 0.0 <= self.min_threshold <= self.max_threshold <= 1.0:
             raise ValueError("thresholds must satisfy 0 <= min_threshold <= max_threshold <= 1")
         for name in ("feedback_window", "min_support", "max_tenants", "max_tools",
-                     "max_sessions", "max_calls_per_session", "max_arguments",
+                     "max_transitions", "max_sessions", "max_results_per_session",
+                     "max_calls_per_session", "max_arguments",
                      "max_sources_per_argument", "max_path_depth", "max_paths_per_result",
                      "max_value_chars", "max_fanout", "max_predictions", "max_nodes"):
             if getattr(self, name) < 1:
