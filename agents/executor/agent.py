@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import time
 from collections.abc import AsyncIterable, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -42,6 +43,7 @@ from async_toolformer.schemas import (
 
 from ..policy import Policy
 from ..tools import ToolRegistry
+from ..tracing import CALLS, TRACING, published, spans_between
 from .executor import CallExecutor
 from .guarding import ResultSink, Sealed
 from .intake import Admission, Refusal, admit
@@ -49,7 +51,7 @@ from .kept_cancellations import CancellationRecall
 from .limits import CallLimits
 from .offsets import OffsetTracker
 from .outcome import rejected_event
-from .ports import EventPublisher, ExecutorObserver, NullObserver
+from .ports import EventPublisher, ExecutorObserver, HeaderPublisher, NullObserver
 
 logger = logging.getLogger(__name__)
 
@@ -63,14 +65,45 @@ class ResultPublisher:
     observer: ExecutorObserver
 
     async def __call__(self, sealed: Sealed) -> None:
+        if TRACING.on and isinstance(self.publisher, HeaderPublisher):
+            await self._traced(sealed, self.publisher)
+            return
         if not await self.publisher.publish(self.topic, sealed.session_id.encode(), sealed.wire):
+            sealed = await self._instead(sealed)
+        self.observer.result(sealed)
+
+    async def _traced(self, sealed: Sealed, publisher: HeaderPublisher) -> None:
+        sending = CALLS.publishing(sealed.call_id, self.topic)
+        ok = await publisher.publish_headed(self.topic, sealed.session_id.encode(), sealed.wire,
+                                            None if sending is None else sending[0])
+        if sending is not None:
+            published(sending[1], refused=not ok)
+        if not ok:
             sealed = await self._instead(sealed)
         self.observer.result(sealed)
 
     async def many(self, results: Sequence[Sealed]) -> None:
         """All of ``results`` at once: a batch per partition (the executor's ``sink_many``)."""
+        if TRACING.on and isinstance(self.publisher, HeaderPublisher):
+            await self._many_traced(results, self.publisher)
+            return
         refused = await self.publisher.publish_many(
             self.topic, [(s.session_id.encode(), s.wire) for s in results])
+        await self._settled(results, refused)
+
+    async def _many_traced(self, results: Sequence[Sealed], publisher: HeaderPublisher) -> None:
+        sendings = [CALLS.publishing(s.call_id, self.topic) for s in results]
+        refused = await publisher.publish_many_headed(self.topic, [
+            (s.session_id.encode(), s.wire, None if sending is None else sending[0])
+            for s, sending in zip(results, sendings, strict=True)])
+        ids = {id(value) for _, value in refused}
+        for sealed, sending in zip(results, sendings, strict=True):
+            if sending is not None:
+                published(sending[1], refused=id(sealed.wire) in ids)
+        await self._settled(results, refused)
+
+    async def _settled(self, results: Sequence[Sealed],
+                       refused: list[tuple[bytes | None, bytes]]) -> None:
         if refused:
             ids = {id(value) for _, value in refused}
             results = [await self._instead(s) if id(s.wire) in ids else s for s in results]
@@ -128,7 +161,7 @@ class ExecutorAgent:
         refused: list[tuple[Refusal, Any]] = []
         try:
             for record in records:
-                verdict = self._admit(record)
+                verdict = self._admit(record) if not TRACING.on else self._admit_traced(record)
                 if isinstance(verdict, Refusal):
                     self.tracker.start(record.tp, record.offset, record)
                     refused.append((verdict, record))
@@ -155,6 +188,19 @@ class ExecutorAgent:
                            f"the worker failed while admitting this record ({type(exc).__name__})")
 
     def _submit(self, admitted: list[tuple[Admission, Any]], received_at: datetime) -> None:
+    def _admit_traced(self, record: Any) -> Admission | Refusal:
+        """``_admit`` under the call's span (kept until its result is published)."""
+        span = CALLS.received(record)
+        started = time.time_ns()
+        verdict = self._admit(record)
+        spans_between("admit", [span], started)
+        if isinstance(verdict, Refusal):
+            span.set_attribute("toolformer.refused", verdict.reason.value)
+            CALLS.hold(verdict.call_id, verdict.tool, span)
+        else:
+            CALLS.hold(verdict.request.call_id, verdict.request.tool, span)
+        return verdict
+
         if not admitted:
             return
         records = [record for _, record in admitted]

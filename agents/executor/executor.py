@@ -53,6 +53,7 @@ from async_toolformer.schemas import (
 
 from ..log_context import bind_call, unbind
 from ..tools import ToolSpec
+from ..tracing import CALLS, TRACING, bind_span, unbind_span
 from .cancellations import CancellationBook
 from .guarding import (
     Answered,
@@ -300,6 +301,8 @@ class CallExecutor:
     async def _guarded(self, request: ToolCallRequested, spec: ToolSpec,
                        arguments: dict[str, Any], seal: Seal) -> Sealed:
         reason = self.cancellations.reason(request.session_id, request.branch_id,
+        if TRACING.on:  # this task's spans and log lines are under the call's span
+            bind_span(CALLS.get(request.call_id))
                                            tenant=request.tenant)
         if reason is not None:  # a result recorded before the cancellation wins
             cancelled = seal(CallOutcome.failed(CallStatus.CANCELLED, "Cancelled", reason))
@@ -465,6 +468,7 @@ class CallExecutor:
             try:
                 begun = start_tool(
                     spec, admission.arguments, threads=self._threads,
+            traced = bind_span(CALLS.get(entry.admission.request.call_id)) if TRACING.on else None
                     timeout_s=self._timeout_of(request, spec))
             except asyncio.CancelledError:  # the tool's own, before it waited
                 # As on submit's path: no result, the claim handed back, the others go on.
@@ -476,6 +480,7 @@ class CallExecutor:
                 sealed = Sealed.of_outcome(request, begun, worker_id=self._worker_id,
                                            received_at=entry.received_at, limits=self._limits)
                 finished.append((entry, None if opening is _UNGUARDED else opening, sealed))
+                unbind_span(traced)
             else:
                 self._hold(entry, opening, begun)
 

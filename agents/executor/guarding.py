@@ -49,6 +49,7 @@ class Sealed:
     # The model, or how to build it; two results with the same bytes are equal either way.
     _event: ToolCallCompleted | Callable[[], ToolCallCompleted] = field(repr=False,
                                                                          compare=False)
+    call_id: str = field(default="", compare=False)  # to find the call's trace span
 
     @classmethod
     def of(cls, event: ToolCallCompleted) -> Sealed:
@@ -94,13 +95,15 @@ class Sealed:
         build = functools.partial(completed_event, request, outcome, worker_id=worker_id,
                                   received_at=received_at)
         seconds = (outcome.finished_at - received_at).total_seconds()
-        return cls(wire, request.session_id, request.tool, outcome.status, seconds, build)
+        return cls(wire, request.session_id, request.tool, outcome.status, seconds, build,
+                   request.call_id)
 
     @classmethod
     def _around(cls, event: ToolCallCompleted, wire: bytes) -> Sealed:
         timings = event.timings
         seconds = (timings.finished_at - timings.received_at).total_seconds()
-        return cls(wire, event.session_id, event.tool, event.status, seconds, event)
+        return cls(wire, event.session_id, event.tool, event.status, seconds, event,
+                   event.call_id)
 
     @property
     def event(self) -> ToolCallCompleted:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from async_toolformer.schemas import DeadLetterReason
 
@@ -26,6 +26,19 @@ class EventPublisher(Protocol):
                            ) -> list[tuple[bytes | None, bytes]]:
         """Publish (key, value) records together; return those refused for good (usually none)."""
         ...
+
+
+@runtime_checkable
+class HeaderPublisher(Protocol):
+    """A publisher that also sends record headers (the trace context of traced results)."""
+
+    async def publish_headed(self, topic: str, key: bytes | None, value: bytes,
+                             headers: list[tuple[str, bytes]] | None) -> bool: ...
+
+    async def publish_many_headed(
+            self, topic: str,
+            records: Sequence[tuple[bytes | None, bytes, list[tuple[str, bytes]] | None]],
+    ) -> list[tuple[bytes | None, bytes]]: ...
 
 
 class ExecutorObserver(Protocol):

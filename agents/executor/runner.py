@@ -23,12 +23,14 @@ from concurrent.futures import Executor
 from datetime import UTC, datetime
 from typing import Any
 
+from opentelemetry.trace import Span
 from pydantic_core import PydanticSerializationError, to_jsonable_python
 
 from async_toolformer.schemas import CallStatus
 
 from ..exceptions import ToolFailure
 from ..tools import ToolSpec
+from ..tracing import TRACING, attempt_ended, attempt_started
 from ._eager import Resumed, run_until, within
 from .limits import clip
 from .outcome import CallOutcome
@@ -51,18 +53,21 @@ def start_tool(spec: ToolSpec, arguments: dict[str, Any], *, timeout_s: float,
     begun = time.monotonic()
     if not spec.is_async:
         return _attempts(spec, arguments, threads, timeout_s, started, attempt=1)
+    span = attempt_started(spec.name, 1) if TRACING.on else None
     coro = spec.fn(**arguments)
     try:
         waiting_on = coro.send(None)
     except StopIteration as done:
+        attempt_ended(span)
         return _ok(spec, done.value, 1, started)
     except Exception as exc:
+        attempt_ended(span, exc)
         if not spec.retry.should_retry(exc, 1):
             return _failed(spec, exc, 1, started, timeout_s)
         return _attempts(spec, arguments, threads, timeout_s, started, attempt=2, backoff=True)
     deadline = asyncio.get_running_loop().time() + timeout_s - (time.monotonic() - begun)
     return _attempts(spec, arguments, threads, timeout_s, started, attempt=1,
-                     first=(Resumed(coro, waiting_on), deadline))
+                     first=(Resumed(coro, waiting_on), deadline), first_span=span)
 
 
 async def run_tool(spec: ToolSpec, arguments: dict[str, Any], *, timeout_s: float,
@@ -75,12 +80,17 @@ async def run_tool(spec: ToolSpec, arguments: dict[str, Any], *, timeout_s: floa
 async def _attempts(spec: ToolSpec, arguments: dict[str, Any], threads: Executor | None,
                     timeout_s: float, started: datetime, *, attempt: int,
                     first: tuple[Resumed, float] | None = None,
-                    backoff: bool = False) -> CallOutcome:
-    """Attempts from ``attempt`` on; ``first`` is attempt 1 already under way."""
+                    backoff: bool = False, first_span: Span | None = None) -> CallOutcome:
+    """Attempts from ``attempt`` on; ``first`` is attempt 1 already under way.
+
+    Traced, each attempt is a span of its own (``first_span``: attempt 1's).
+    """
     loop = asyncio.get_running_loop()
     if backoff:
         await asyncio.sleep(spec.retry.delay_s(attempt - 1))
     while True:
+        span = first_span if first is not None else (
+            attempt_started(spec.name, attempt) if TRACING.on else None)
         try:
             if first is not None:
                 resumed, deadline = first
@@ -88,12 +98,16 @@ async def _attempts(spec: ToolSpec, arguments: dict[str, Any], threads: Executor
                 value = await within(resumed, deadline)
             else:
                 value = await _invoke(spec, arguments, threads, deadline=loop.time() + timeout_s)
-        except Exception as exc:
+        except BaseException as exc:
+            attempt_ended(span, exc)
+            if not isinstance(exc, Exception):
+                raise
             if not spec.retry.should_retry(exc, attempt):
                 return _failed(spec, exc, attempt, started, timeout_s)
             await asyncio.sleep(spec.retry.delay_s(attempt))
             attempt += 1
             continue
+        attempt_ended(span)
         return _ok(spec, value, attempt, started)
 
 

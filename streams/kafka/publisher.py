@@ -47,6 +47,8 @@ RECORD_REFUSALS: tuple[type[KafkaError], ...] = (
 """Errors about the record itself: sending it again cannot succeed."""
 
 Record = tuple[bytes | None, bytes]
+Headers = list[tuple[str, bytes]]
+HeadedRecord = tuple[bytes | None, bytes, Headers | None]
 
 
 class KeyHashCache:
@@ -117,12 +119,13 @@ class KafkaPublisher:
                         tb: TracebackType | None) -> None:
         await self.stop()
 
-    async def publish(self, topic: str, key: bytes | None, value: bytes) -> bool:
+    async def publish(self, topic: str, key: bytes | None, value: bytes, *,
+                      headers: Headers | None = None) -> bool:
         """Publish one record; True once the broker has it, False if it was refused for good."""
         delay = 0.05
         while True:
             try:
-                delivery = await self._producer.send(topic, value, key=key)
+                delivery = await self._producer.send(topic, value, key=key, headers=headers)
                 await delivery
             except RECORD_REFUSALS as exc:
                 self._refuse(topic, len(value), exc)
@@ -133,6 +136,16 @@ class KafkaPublisher:
                 delay = min(delay * 2, 5.0)
             else:
                 return True
+
+    async def publish_headed(self, topic: str, key: bytes | None, value: bytes,
+                             headers: Headers | None) -> bool:
+        """``publish`` with record headers (trace context)."""
+        return await self.publish(topic, key, value, headers=headers)
+
+    async def publish_many_headed(self, topic: str, records: Sequence[HeadedRecord]
+                                  ) -> list[Record]:
+        """``publish_many`` of (key, value, headers) records; returns the refused (key, value)."""
+        return await self.publish_many(topic, records)  # type: ignore[arg-type]
 
     async def publish_many(self, topic: str, records: Sequence[Record]) -> list[Record]:
         """Publish ``records``; return once the broker has them all, or refused some for good.
@@ -152,8 +165,9 @@ class KafkaPublisher:
             except KafkaError as exc:
                 logger.warning("publishing to %s failed (%s); retrying in %.2fs", topic, exc, delay)
             else:
-                for key, value in alone:
-                    if not await self.publish(topic, key, value):
+                for record in alone:
+                    key, value = record[0], record[1]
+                    if not await self.publish(topic, key, value, headers=_headers_of(record)):
                         refused.append((key, value))
                 if not pending:
                     return refused
@@ -180,14 +194,15 @@ class KafkaPublisher:
         for partition, group in by_partition.items():
             batch = producer.create_batch()
             members: list[Record] = []
-            for key, value in group:
+            for record in group:
+                key, value, headers = record[0], record[1], _headers_of(record)
                 # A batch is full once it holds max_batch_size (its first record always fits).
-                if batch.append(key=key, value=value, timestamp=None) is None:
+                if batch.append(key=key, value=value, timestamp=None, headers=headers) is None:
                     sent.append((await producer.send_batch(batch, topic, partition=partition),
                                  members))
                     batch, members = producer.create_batch(), []
-                    batch.append(key=key, value=value, timestamp=None)
-                members.append((key, value))
+                    batch.append(key=key, value=value, timestamp=None, headers=headers)
+                members.append(record)
             if members:
                 sent.append((await producer.send_batch(batch, topic, partition=partition),
                              members))
@@ -213,10 +228,11 @@ class KafkaPublisher:
             self.on_refused(topic)
 
     async def enqueue(self, topic: str, key: bytes | None, value: bytes,
-                      partition: int | None = None) -> asyncio.Future[Any]:
+                      partition: int | None = None, *,
+                      headers: Headers | None = None) -> asyncio.Future[Any]:
         """Append without waiting for the broker; await the returned future for delivery."""
         delivery: asyncio.Future[Any] = await self._producer.send(
-            topic, value, key=key, partition=partition)
+            topic, value, key=key, partition=partition, headers=headers)
         return delivery
 
     async def flush(self) -> None:
@@ -225,3 +241,8 @@ class KafkaPublisher:
     async def partitions_of(self, topic: str) -> set[int]:
         parts: set[int] = await self._producer.partitions_for(topic)
         return parts
+
+
+def _headers_of(record: Record | HeadedRecord) -> Headers | None:
+    """The headers of a (key, value[, headers]) record: trace context, when traced."""
+    return record[2] if len(record) == 3 else None  # type: ignore[misc]

@@ -34,6 +34,7 @@ is left alone. Entries live under ``call:<call_id>``
 from __future__ import annotations
 
 import logging
+import time
 from collections import OrderedDict
 from collections.abc import Sequence
 
@@ -48,6 +49,7 @@ from async_toolformer.agents.executor import (
 )
 from async_toolformer.agents.executor.identity import call_fingerprint, conflict_outcome
 from async_toolformer.agents.tools import ToolSpec
+from async_toolformer.agents.tracing import CALLS, TRACING, spans_between
 from async_toolformer.schemas import CallStatus, ToolCallRequested
 from async_toolformer.streams.redis.claim import ClaimProtocol, LeaseLostError, Stint, retrying
 from async_toolformer.streams.redis.ledger import (
@@ -100,7 +102,11 @@ class LedgerGuard:
         """Admit fresh claims in one rate-limit decision; ``hold`` admits the others."""
         if self._limiter is None:
             return [self.eager] * len(calls)
+        started_ns = time.time_ns() if TRACING.on else 0
         permits = await self._limiter.admit_many([_quota(r, spec) for r, spec, _ in calls])
+        if started_ns:
+            spans_between("rate_limit admit", [CALLS.get(r.call_id) for r, _, _ in calls],
+                          started_ns)
         for (request, _, claimed), permit in zip(calls, permits, strict=True):
             if permit is not None:
                 self._permits[(request.call_id, claimed.lease)] = permit
@@ -121,8 +127,12 @@ class LedgerGuard:
         if ledger is None:
             return [None] * len(requests)
         prints = [call_fingerprint(r) for r in requests]
+        started_ns = time.time_ns() if TRACING.on else 0
         claims = await retrying(lambda: ledger.claim_many(
             [(call_key(r.call_id), self._worker_id) for r in requests], fingerprints=prints))
+        if started_ns:
+            spans_between("ledger claim", [CALLS.get(r.call_id) for r in requests], started_ns,
+                          {"db.system.name": "redis"})
         openings: list[Opening] = []
         for request, fingerprint, claim in zip(requests, prints, claims, strict=True):
             match claim:
@@ -257,7 +267,10 @@ class LedgerGuard:
             finally:
                 permit.release()
         try:
+            waiting_ns = time.time_ns() if TRACING.on else 0
             async with self._limiter.admit(_quota(request, spec)):
+                if waiting_ns:
+                    spans_between("rate_limit wait", [CALLS.get(request.call_id)], waiting_ns)
                 return await run()
         except RateLimitedError as exc:
             outcome = CallOutcome.failed(CallStatus.RATE_LIMITED, "RateLimited", str(exc),
