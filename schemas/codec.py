@@ -29,6 +29,7 @@ from .sessions import (
     SessionEvent,
     SessionFailed,
     SessionStarted,
+    SpeculativeCallRan,
     ToolCallDispatched,
     ToolCallProposed,
     ToolResultReceived,
@@ -38,7 +39,8 @@ AnyEvent = Annotated[
     ToolCallRequested | ToolCallCompleted | BranchCancelled | SessionCancelled | DeadLetter
     | SessionStarted | SessionCancelRequested | LLMTurnStarted | ToolCallProposed
     | ToolCallDispatched | LLMTurnCompleted | LLMTurnFailed | ToolResultReceived
-    | DeadlineReached | BranchDecision | SessionCompleted | SessionFailed | JournalMarker,
+    | DeadlineReached | BranchDecision | SessionCompleted | SessionFailed | JournalMarker
+    | SpeculativeCallRan,
     Field(discriminator="type"),
 ]
 EVENT_ADAPTER: TypeAdapter[AnyEvent] = TypeAdapter(AnyEvent)

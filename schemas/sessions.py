@@ -210,6 +210,31 @@ class BranchDecision(Event):
     at: datetime = Field(default_factory=utc_now)
 
 
+class SpeculativeCallRan(Event):
+    """A call the worker ran early for this session, on a prediction of its next turn.
+
+    Its result went to the result cache only, never to ``results``. ``used``: the
+    session then asked for the same call (tool and arguments), as ``call_id``, and
+    ``saved_ms`` is the run time it did not wait for; otherwise the run was wasted
+    (``status`` says how it ended: a tool status, or ``cancelled`` when the session
+    moved on or ended first, or a real call needed its place).
+    """
+
+    type: Literal["speculative_call_ran"] = "speculative_call_ran"
+    session_id: Identifier
+    tool: str = Field(min_length=1, max_length=256)
+    arguments_digest: str = Field(max_length=64)
+    confidence: float = Field(ge=0, le=1, allow_inf_nan=False)
+    source: str = Field(default="", max_length=200)
+    status: str = Field(max_length=32)
+    used: bool = False
+    call_id: str | None = Field(default=None, max_length=256)
+    run_ms: float = Field(default=0.0, ge=0, allow_inf_nan=False)
+    saved_ms: float = Field(default=0.0, ge=0, allow_inf_nan=False)
+    started_at: datetime
+    at: datetime = Field(default_factory=utc_now)
+
+
 class SessionTimings(_Value):
     """Where the time went, in milliseconds.
 
@@ -225,6 +250,9 @@ class SessionTimings(_Value):
     sequential_tool_ms: float = Field(ge=0)
     speedup: float = Field(ge=0)
     saved_tool_ms: float = Field(default=0.0, ge=0)
+    speculation_saved_ms: float = Field(
+        default=0.0, ge=0, description="Tool time the session did not wait for because its "
+        "calls had already run speculatively (the sum of its used runs' saved_ms).")
 
 
 class SessionCompleted(Event):
@@ -264,7 +292,8 @@ class JournalMarker(Event):
 SessionEvent = Annotated[
     SessionStarted | SessionCancelRequested | LLMTurnStarted | ToolCallProposed
     | ToolCallDispatched | LLMTurnCompleted | LLMTurnFailed | ToolResultReceived
-    | DeadlineReached | BranchDecision | SessionCompleted | SessionFailed | JournalMarker,
+    | DeadlineReached | BranchDecision | SessionCompleted | SessionFailed | JournalMarker
+    | SpeculativeCallRan,
     Field(discriminator="type"),
 ]
 """Anything on ``sessions`` or ``session-events``."""
@@ -274,5 +303,5 @@ SessionEnd = SessionCompleted | SessionFailed
 SESSION_EVENTS: tuple[type[Event], ...] = (
     SessionStarted, SessionCancelRequested, LLMTurnStarted, ToolCallProposed,
     ToolCallDispatched, LLMTurnCompleted, LLMTurnFailed, ToolResultReceived, DeadlineReached,
-    BranchDecision, SessionCompleted, SessionFailed, JournalMarker,
+    BranchDecision, SessionCompleted, SessionFailed, JournalMarker, SpeculativeCallRan,
 )

@@ -28,6 +28,7 @@ from async_toolformer.schemas import (
     SessionEvent,
     SessionFailed,
     SessionStarted,
+    SpeculativeCallRan,
     ToolCallDispatched,
     ToolCallProposed,
     ToolCallRequested,
@@ -119,6 +120,9 @@ class SessionMachine:
             case LLMTurnFailed():
                 reason = "llm_auth" if event.auth else "llm_error"
                 return self._fail(state, reason, event.error, event.at)
+            case SpeculativeCallRan(used=True, saved_ms=saved):
+                state.speculation_saved_ms += saved
+                return []
             case SessionCancelRequested() if event.tenant != state.request.tenant:
                 return []  # a stranger naming this session: not theirs to cancel
             case SessionCancelRequested():

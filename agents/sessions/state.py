@@ -86,6 +86,7 @@ class SessionState:
     tool_wait_ms: float = 0.0
     sequential_tool_ms: float = 0.0
     saved_tool_ms: float = 0.0
+    speculation_saved_ms: float = 0.0
     settle_counter: int = 0
     closed: bool = False
 

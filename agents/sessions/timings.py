@@ -22,6 +22,7 @@ def session_timings(state: SessionState, at: datetime) -> SessionTimings:
         sequential_tool_ms=round(state.sequential_tool_ms, 3),
         speedup=round(sequential_total / wall_ms, 3) if wall_ms > 0 else 0.0,
         saved_tool_ms=round(state.saved_tool_ms, 3),
+        speculation_saved_ms=round(state.speculation_saved_ms, 3),
     )
 
 
