@@ -26,10 +26,11 @@ from opentelemetry.trace import Link, Span, SpanKind, Status, StatusCode, Tracer
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 __all__ = [
-    "MAX_TRACE_HEADER_BYTES", "TRACING", "CallSpans", "Headers", "TracingState",
-    "attempt_ended", "attempt_started", "bind_span", "context_from_headers", "disable",
-    "enable", "headers_for", "linked", "messaging_attributes", "published", "spans_between",
-    "unbind_span",
+    "CALLS", "MAX_TRACED_SESSIONS", "MAX_TRACE_HEADER_BYTES", "TRACING", "CallSpans", "Headers",
+    "TracingState", "attempt_ended", "attempt_started", "bind_span", "consumed",
+    "context_from_headers", "current_headers", "disable", "enable", "headers_for", "linked",
+    "messaging_attributes", "published", "sending", "session_started", "spans_between",
+    "turn_started", "unbind_span",
 ]
 
 Headers = list[tuple[str, bytes]]
@@ -37,6 +38,7 @@ Headers = list[tuple[str, bytes]]
 
 MAX_TRACE_HEADER_BYTES = 512  # a traceparent is 55; W3C caps tracestate at 32 members
 MAX_HEADERS_SCANNED = 64  # headers of a record looked at for trace context
+MAX_TRACED_SESSIONS = 100_000  # open sessions whose span a worker keeps for their turns
 _TRACE_HEADERS = frozenset({"traceparent", "tracestate"})
 _PROPAGATOR = TraceContextTextMapPropagator()
 
@@ -225,6 +227,54 @@ def published(spans: Iterable[Span], refused: bool = False) -> None:
 
 CALLS = CallSpans()
 """The worker's call spans (one executor per process)."""
+
+
+def consumed(record: Any, value: object) -> None:
+    """A span for a record a client or agent takes, under the trace its headers carry."""
+    parent = context_from_headers(getattr(record, "headers", None))
+    attributes = messaging_attributes("process", record.topic, record.partition, record.offset)
+    call_id = getattr(value, "call_id", None)
+    if isinstance(call_id, str):
+        attributes["gen_ai.tool.call.id"] = call_id
+    TRACING.tracer.start_span(
+        f"process {record.topic}", context=parent if parent is not None else Context(),
+        kind=SpanKind.CONSUMER, attributes=attributes).end()
+
+
+def sending(topic: str, attributes: dict[str, Any] | None = None) -> Span:
+    """A send span under the current context (a caller's own span, if any); end it once
+    the broker has the record, whose headers are :func:`headers_for` it."""
+    merged = messaging_attributes("send", topic)
+    if attributes:
+        merged.update(attributes)
+    return TRACING.tracer.start_span(f"send {topic}", kind=SpanKind.PRODUCER, attributes=merged)
+
+
+def session_started(record: Any, session_id: str) -> Span:
+    """The span under which a session's model turns run: its request record's, continued
+    from the trace the record's headers carry (a new trace without)."""
+    parent = context_from_headers(getattr(record, "headers", None))
+    attributes = messaging_attributes("process", record.topic, record.partition, record.offset)
+    attributes["gen_ai.conversation.id"] = session_id
+    span = TRACING.tracer.start_span(
+        f"process {record.topic}", context=parent if parent is not None else Context(),
+        kind=SpanKind.CONSUMER, attributes=attributes)
+    span.end()
+    return span
+
+
+def turn_started(provider: str, model: str, turn: int) -> Span:
+    """A span for one model turn under the current context (the session's)."""
+    return TRACING.tracer.start_span(
+        f"chat {model}", kind=SpanKind.CLIENT,
+        attributes={"gen_ai.operation.name": "chat", "gen_ai.provider.name": provider,
+                    "gen_ai.request.model": model, "toolformer.turn": turn})
+
+
+def current_headers() -> Headers | None:
+    """Headers carrying the current span's context, or None when there is none."""
+    span = trace.get_current_span()
+    return headers_for(span) if span.get_span_context().is_valid else None
 
 
 def linked(context: Context | None) -> list[Link]:

@@ -30,6 +30,7 @@ from async_toolformer.schemas import (
     DeadLetterReason,
     SchemaError,
     SessionFailed,
+    SessionStarted,
     ToolCallCompleted,
     ToolCallRequested,
     ToolResultReceived,
@@ -39,6 +40,7 @@ from async_toolformer.schemas import (
 
 from ..executor.offsets import OffsetTracker
 from ..policy import SessionPolicy
+from ..tracing import MAX_TRACED_SESSIONS, TRACING, consumed, session_started
 from .catalogue import ToolCatalogue
 from .intake import SessionLimits, SessionRefusal, admit_session
 from .ports import RecordSink
@@ -82,6 +84,10 @@ class SessionAgent:
         if isinstance(verdict, SessionRefusal):
             return self._refuse(verdict, message)
         self.runtime.note_partition(verdict.session_id, message.partition)
+        if (TRACING.on and isinstance(verdict, SessionStarted)
+                and len(self.runtime.spans) < MAX_TRACED_SESSIONS):
+            self.runtime.spans[verdict.session_id] = session_started(message,
+                                                                     verdict.session_id)
         return self.runtime.apply(verdict)
 
     async def consume_results(self, stream: Any) -> None:
@@ -104,6 +110,8 @@ class SessionAgent:
             result = decode_as(ToolCallCompleted, message.value or b"")
         except SchemaError:
             return _done()  # not ours to judge: the results topic has other readers
+        if TRACING.on:
+            consumed(message, result)
         event = ToolResultReceived(session_id=result.session_id, result=result)
         state = self.runtime.states.get(result.session_id)
         call = state.call(result.call_id) if state is not None else None

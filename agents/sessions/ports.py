@@ -35,7 +35,8 @@ class RecordSink(Protocol):
     Order matters: a session's journal must read in the order the machine applied it.
     """
 
-    def send(self, topic: str, key: bytes | None, value: bytes) -> asyncio.Future[None]: ...
+    def send(self, topic: str, key: bytes | None, value: bytes, *,
+             headers: list[tuple[str, bytes]] | None = None) -> asyncio.Future[None]: ...
 
 
 class ProviderSource(Protocol):
@@ -65,9 +66,12 @@ class MemoryOutbox:
 
     def __init__(self) -> None:
         self.records: list[tuple[str, bytes | None, bytes]] = []
+        self.headers: list[list[tuple[str, bytes]] | None] = []  # of each record
 
-    def send(self, topic: str, key: bytes | None, value: bytes) -> asyncio.Future[None]:
+    def send(self, topic: str, key: bytes | None, value: bytes, *,
+             headers: list[tuple[str, bytes]] | None = None) -> asyncio.Future[None]:
         self.records.append((topic, key, value))
+        self.headers.append(headers)
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         future.set_result(None)
         return future

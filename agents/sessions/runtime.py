@@ -17,6 +17,8 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
+from opentelemetry.trace import Span
+
 from async_toolformer.schemas import (
     BranchCancelled,
     DeadlineReached,
@@ -31,6 +33,7 @@ from async_toolformer.schemas import (
 from async_toolformer.schemas._base import Event
 
 from ..log_context import session_context
+from ..tracing import TRACING, bind_span, current_headers
 from .commands import (
     ArmTimer,
     CallModel,
@@ -72,6 +75,7 @@ class SessionRuntime:
         self._timers: dict[str, list[asyncio.TimerHandle]] = {}
         self._finished: OrderedDict[str, None] = OrderedDict()
         self._recovered: dict[int, asyncio.Future[None]] = {}
+        self.spans: dict[str, Span] = {}  # traced: each open session's span, for its turns
 
     # -- input ------------------------------------------------------------------
 
@@ -118,6 +122,9 @@ class SessionRuntime:
             match command:
                 case CallModel():
                     self._start_model(command)
+                case DispatchCall(request=request) if TRACING.on:  # under the turn's span
+                    self._outbox.send(self.topics.calls, request.session_id.encode(),
+                                      encode(request), headers=current_headers())
                 case DispatchCall(request=request):
                     self._outbox.send(self.topics.calls, request.session_id.encode(),
                                       encode(request))
@@ -155,8 +162,11 @@ class SessionRuntime:
             else:
                 await self._guard.run(command, drive, self.apply)
 
+        context = session_context(session_id)
+        if TRACING.on and (span := self.spans.get(session_id)) is not None:
+            context.run(bind_span, span)  # the turn's span goes under the session's
         task = asyncio.create_task(turn(), name=f"model-{session_id}-{command.turn}",
-                                   context=session_context(session_id))
+                                   context=context)
         holder["task"] = task
         self._models[session_id] = task
         task.add_done_callback(lambda done: self._model_done(session_id, done))
@@ -192,6 +202,7 @@ class SessionRuntime:
             handle.cancel()
         self.states.pop(session_id, None)
         self.partition_of.pop(session_id, None)
+        self.spans.pop(session_id, None)
         if finished:
             self._finished[session_id] = None
             while len(self._finished) > _FINISHED_REMEMBERED:

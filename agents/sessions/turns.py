@@ -11,6 +11,8 @@ import contextlib
 import logging
 from collections.abc import Callable
 
+from opentelemetry.trace import Span
+
 from async_toolformer.schemas import (
     LLMToolCall,
     LLMTurnCompleted,
@@ -22,6 +24,7 @@ from async_toolformer.schemas import (
 )
 
 from ..providers import ProviderAuthError, ProviderError, ToolCallReady, TurnFinished
+from ..tracing import TRACING, attempt_ended, bind_span, turn_started, unbind_span
 from .commands import CallModel
 from .ports import ProviderSource
 
@@ -36,8 +39,13 @@ async def drive_turn(command: CallModel, providers: ProviderSource,
     """Run ``command``'s turn, feeding each event to ``feed`` while ``still_wanted()``."""
     session_id, turn = command.session_id, command.turn
     feed(LLMTurnStarted(session_id=session_id, turn=turn, attempt=command.attempt))
+    span: Span | None = None
+    bound: object | None = None
     try:
         provider = providers.provider(command.options)
+        if TRACING.on:  # the turn's span; the calls it dispatches carry its context
+            span = turn_started(str(provider.provider), str(provider.model), turn)
+            bound = bind_span(span)
         stream = provider.stream_turn(command.request)
         async with contextlib.aclosing(stream):  # type: ignore[type-var]
             async for event in stream:
@@ -49,6 +57,12 @@ async def drive_turn(command: CallModel, providers: ProviderSource,
                         llm_call_id=event.call_id, tool=event.name, arguments=event.arguments,
                         raw_arguments=event.raw_arguments, error=event.error))
                 elif isinstance(event, TurnFinished):
+                    if span is not None:
+                        span.set_attribute("gen_ai.usage.input_tokens", event.usage.prompt_tokens)
+                        span.set_attribute("gen_ai.usage.output_tokens",
+                                           event.usage.completion_tokens)
+                        span.set_attribute("gen_ai.response.finish_reasons",
+                                           [str(event.finish_reason)])
                     feed(LLMTurnCompleted(
                         session_id=session_id, turn=turn, text=event.text,
                         tool_calls=tuple(LLMToolCall(llm_call_id=c.call_id, tool=c.name,
@@ -59,10 +73,19 @@ async def drive_turn(command: CallModel, providers: ProviderSource,
                                          completion_tokens=event.usage.completion_tokens),
                         llm_ms=event.llm_ms))
     except ProviderAuthError as exc:
+        attempt_ended(span, exc)
+        span = None
         feed(LLMTurnFailed(session_id=session_id, turn=turn, error=str(exc), auth=True))
     except ProviderError as exc:
+        attempt_ended(span, exc)
+        span = None
         feed(LLMTurnFailed(session_id=session_id, turn=turn, error=str(exc)))
     except Exception as exc:  # a bug must end the session, not hang it
+        attempt_ended(span, exc)
+        span = None
         logger.exception("model turn %d of session %s crashed", turn, session_id)
         feed(LLMTurnFailed(session_id=session_id, turn=turn,
                            error=f"internal error while calling the model: {exc!r}"))
+    finally:
+        unbind_span(bound)
+        attempt_ended(span)

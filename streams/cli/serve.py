@@ -16,6 +16,7 @@ from rich.panel import Panel
 from async_toolformer.streams.cli._runtime import console, run, stop_on_signals
 from async_toolformer.streams.devtools.stack import DevStack
 from async_toolformer.streams.kafka.security import KafkaSecurity
+from async_toolformer.streams.tracing import traced_process
 from async_toolformer.streams.worker.llm_settings import LLMSettings
 from async_toolformer.streams.worker.run import RunningWorker, run_worker
 from async_toolformer.streams.worker.secret_values import redact_url
@@ -49,7 +50,9 @@ def worker(tools: ToolsOption = None, metrics_port: MetricsOption = None) -> Non
     async def main() -> None:
         stop = asyncio.Event()
         stop_on_signals(stop)
-        await run_worker(settings, stop, llm=llm, on_started=lambda w: _announce(settings, w))
+        with traced_process("toolformer-worker", group=settings.group_id):  # OTEL_* variables
+            await run_worker(settings, stop, llm=llm,
+                             on_started=lambda w: _announce(settings, w))
 
     run(main())
 
@@ -74,8 +77,9 @@ def dev(tools: ToolsOption = None, metrics_port: MetricsOption = None) -> None:
                 + (f"\nexport REDIS_URL={escape(shown_url)}"
                    if shown_url == stack.redis_url else ""),
                 title="toolformer dev", border_style="cyan"))
-            await run_worker(settings, stop, llm=llm,
-                             on_started=lambda w: _announce(settings, w))
+            with traced_process("toolformer-worker", group=settings.group_id):
+                await run_worker(settings, stop, llm=llm,
+                                 on_started=lambda w: _announce(settings, w))
         console.print("stopped: broker, Redis and worker are down")
 
     run(main())

@@ -21,6 +21,7 @@ import functools
 from collections.abc import AsyncIterator, Iterable
 from types import TracebackType
 
+from async_toolformer.agents.tracing import TRACING, headers_for, sending
 from async_toolformer.schemas import (
     DEFAULT_TENANT,
     BranchCancelled,
@@ -81,11 +82,29 @@ class ToolformerClient:
 
     async def submit(self, calls: Iterable[ToolCallRequested]) -> None:
         """Publish calls and return once the broker has all of them."""
+        if TRACING.on:
+            await self._submit_traced(list(calls))
+            return
         deliveries = [
             await self._publisher.enqueue(self.topics.calls, call.session_id.encode(), encode(call))
             for call in calls
         ]
         await asyncio.gather(*deliveries)
+
+    async def _submit_traced(self, calls: list[ToolCallRequested]) -> None:
+        """``submit`` with a send span per call, its trace context in the record's headers."""
+        topic = self.topics.calls
+        spans = [sending(topic, {"gen_ai.tool.name": call.tool,
+                                 "gen_ai.tool.call.id": call.call_id}) for call in calls]
+        try:
+            deliveries = [
+                await self._publisher.enqueue(topic, call.session_id.encode(), encode(call),
+                                              headers=headers_for(span))
+                for call, span in zip(calls, spans, strict=True)]
+            await asyncio.gather(*deliveries)
+        finally:
+            for span in spans:
+                span.end()
 
     async def run(self, calls: Iterable[ToolCallRequested], *,
                   timeout_s: float = 60.0) -> list[ToolCallCompleted]:

@@ -36,6 +36,7 @@ from typing import Generic, TypeVar
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from async_toolformer.agents.tracing import TRACING, consumed
 from async_toolformer.schemas import SchemaError
 from async_toolformer.streams.client.demux import Demux, Waiter
 from async_toolformer.streams.client.reader import ConsumerFactory, read_history
@@ -175,6 +176,8 @@ class PartitionFollower(Generic[T]):
                 except SchemaError as exc:
                     logger.debug("skipping %s@%d: %s", tp, record.offset, exc)
                     continue
+                if TRACING.on:
+                    consumed(record, value)
                 demux.route(key, record.offset, value)
 
     async def _history(self, waiter: Waiter[T], end: int) -> None:

@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mappin
 from types import TracebackType
 from typing import Any
 
+from async_toolformer.agents.tracing import TRACING, headers_for, sending
 from async_toolformer.schemas import (
     DEFAULT_TENANT,
     ChatMessage,
@@ -145,6 +146,14 @@ class SessionClient:
                                                 tenant=tenant))
 
     async def _send(self, event: SessionStarted | SessionCancelRequested) -> None:
+        if TRACING.on:  # the session's trace starts here (or under the caller's span)
+            span = sending(self.topics.sessions, {"gen_ai.conversation.id": event.session_id})
+            try:
+                await self._publisher.publish(self.topics.sessions, event.session_id.encode(),
+                                              encode(event), headers=headers_for(span))
+            finally:
+                span.end()
+            return
         await self._publisher.publish(self.topics.sessions, event.session_id.encode(),
                                       encode(event))
 

@@ -19,7 +19,7 @@ __all__ = ["KafkaOutbox"]
 
 logger = logging.getLogger(__name__)
 
-_Item = tuple[str, bytes | None, bytes, asyncio.Future[None]]
+_Item = tuple[str, bytes | None, bytes, list[tuple[str, bytes]] | None, asyncio.Future[None]]
 
 
 class KafkaOutbox:
@@ -30,9 +30,10 @@ class KafkaOutbox:
         self._queue: asyncio.Queue[_Item] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
 
-    def send(self, topic: str, key: bytes | None, value: bytes) -> asyncio.Future[None]:
+    def send(self, topic: str, key: bytes | None, value: bytes, *,
+             headers: list[tuple[str, bytes]] | None = None) -> asyncio.Future[None]:
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait((topic, key, value, future))
+        self._queue.put_nowait((topic, key, value, headers, future))
         if self._task is None:
             self._task = asyncio.create_task(self._run(), name="session-outbox")
         return future
@@ -50,9 +51,9 @@ class KafkaOutbox:
 
     async def _run(self) -> None:
         while True:
-            topic, key, value, future = await self._queue.get()
+            topic, key, value, headers, future = await self._queue.get()
             try:
-                delivery = await self._publisher.enqueue(topic, key, value)
+                delivery = await self._publisher.enqueue(topic, key, value, headers=headers)
             except Exception as exc:
                 logger.exception("cannot send a record to %s", topic)
                 if not future.done():

@@ -245,4 +245,4 @@ class KafkaPublisher:
 
 def _headers_of(record: Record | HeadedRecord) -> Headers | None:
     """The headers of a (key, value[, headers]) record: trace context, when traced."""
-    return record[2] if len(record) == 3 else None  # type: ignore[misc]
+    return record[2] if len(record) == 3 else None
