@@ -12,6 +12,7 @@ from ._base import Event, Identifier, utc_now
 
 DEFAULT_BRANCH = "main"
 DEFAULT_TENANT = "default"
+MAX_CACHE_AGE_MS = 86_400_000.0  # a cached result lives at most a day (a tool's cache_ttl_s)
 
 
 class CallStatus(StrEnum):
@@ -42,6 +43,11 @@ class ToolCallRequested(Event):
     tenant: Identifier = DEFAULT_TENANT
     requested_at: datetime = Field(default_factory=utc_now)
     metadata: dict[str, str] = Field(default_factory=dict)
+    cache: Literal["use", "bypass"] = Field(
+        default="use",
+        description="use: a tool that declares cache_ttl_s may answer from a fresh result of "
+                    "an identical call (same tenant, tool, validated arguments); bypass: run "
+                    "it, without reading, joining or writing the cache.")
 
 
 class ToolError(BaseModel):
@@ -86,6 +92,11 @@ class ToolCallCompleted(Event):
     worker_id: str
     timings: CallTimings
     retry_after_ms: int | None = Field(default=None, ge=0)
+    cached: bool = Field(default=False, description=(
+        "Answered from the result cache: the output of an earlier identical call, not a run."))
+    cache_age_ms: float | None = Field(
+        default=None, ge=0, le=MAX_CACHE_AGE_MS, allow_inf_nan=False,
+        description="How old the cached output was when it answered (None unless cached).")
 
     @property
     def ok(self) -> bool:

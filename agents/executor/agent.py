@@ -115,6 +115,7 @@ class ResultPublisher:
         event = sealed.event
         small = Sealed.of(event.model_copy(update={
             "status": CallStatus.ERROR, "output": None, "retry_after_ms": None,
+            "cached": False, "cache_age_ms": None,
             "error": ToolError(type="OutputTooLarge",
                                message=f"the result is {len(sealed.wire)} bytes, more than the "
                                        "broker takes on the results topic")}))
@@ -187,7 +188,6 @@ class ExecutorAgent:
             return Refusal(DeadLetterReason.INTERNAL_ERROR,
                            f"the worker failed while admitting this record ({type(exc).__name__})")
 
-    def _submit(self, admitted: list[tuple[Admission, Any]], received_at: datetime) -> None:
     def _admit_traced(self, record: Any) -> Admission | Refusal:
         """``_admit`` under the call's span (kept until its result is published)."""
         span = CALLS.received(record)
@@ -201,6 +201,7 @@ class ExecutorAgent:
             CALLS.hold(verdict.request.call_id, verdict.request.tool, span)
         return verdict
 
+    def _submit(self, admitted: list[tuple[Admission, Any]], received_at: datetime) -> None:
         if not admitted:
             return
         records = [record for _, record in admitted]

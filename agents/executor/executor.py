@@ -64,6 +64,7 @@ from .guarding import (
     Claimed,
     Opening,
     ResultSink,
+    Reused,
     Run,
     Seal,
     Sealed,
@@ -410,7 +411,7 @@ class CallExecutor:
         asked: list[int] = []
         calls: list[tuple[ToolCallRequested, ToolSpec, Claimed]] = []
         for i, (entry, opening) in enumerate(zip(entries, openings, strict=True)):
-            if isinstance(opening, Claimed) and opening.after is None:
+            if isinstance(opening, Claimed) and opening.after is None and not opening.waits:
                 asked.append(i)
                 calls.append((entry.admission.request, entry.admission.spec, opening))
         if not calls:
@@ -458,9 +459,12 @@ class CallExecutor:
             self._hand_over(entry)
         elif isinstance(opening, Answered):
             finished.append((entry, None, opening.sealed))
+        elif isinstance(opening, Reused):  # a cached result, recorded under this call's claim
+            finished.append((entry, opening.claimed,
+                             self._sealer(request, entry.received_at)(opening.outcome)))
         elif (cancelled := self._cancelled(entry)) is not None:  # while it was claimed
             finished.append((entry, None if opening is _UNGUARDED else opening, cancelled))
-        elif opening.after is not None or not eager:  # the guard decides if it may run
+        elif opening.after is not None or opening.waits or not eager:  # the guard decides
             self._hold(entry, opening, None)
         else:
             admission = entry.admission

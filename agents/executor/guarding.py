@@ -123,6 +123,7 @@ class Claimed:
     lease: int
     after: str | None = None
     fingerprint: str = ""  # the execution it was claimed for, to record with its result
+    waits: bool = False  # must not start before ``hold`` (it joins an identical call's run)
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,8 +133,17 @@ class Answered:
     sealed: Sealed
 
 
+@dataclass(frozen=True, slots=True)
+class Reused:
+    """A claimed call answered without a run (a fresh cached result of an identical call):
+    the executor seals ``outcome`` for this very call and records it under ``claimed``."""
+
+    claimed: Claimed
+    outcome: CallOutcome
+
+
 # ``None``: no decision for the batch; the call goes through ``guard`` on its own.
-Opening = Claimed | Answered | None
+Opening = Claimed | Answered | Reused | None
 
 ResultSink = Callable[[Sealed], Awaitable[None]]
 BatchSink = Callable[[Sequence[Sealed]], Awaitable[None]]

@@ -43,6 +43,7 @@ class CallOutcome:
     started_at: datetime | None = None
     finished_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     retry_after_ms: int | None = None
+    cache_age_ms: float | None = None  # set: answered from the result cache, this old
 
     @classmethod
     def failed(cls, status: CallStatus, kind: str, message: str, *,
@@ -137,6 +138,8 @@ def _completed_fields(request: ToolCallRequested, outcome: CallOutcome, worker_i
             "run_ms": max(0.0, (finished - started).total_seconds() * 1000) if started else 0.0,
         },
         "retry_after_ms": outcome.retry_after_ms,
+        "cached": outcome.cache_age_ms is not None,
+        "cache_age_ms": outcome.cache_age_ms,
     }
 
 

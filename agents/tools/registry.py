@@ -30,6 +30,8 @@ from .arguments import arguments_model, parameters_schema, validate_arguments
 from .retry import NO_RETRY, RetryPolicy
 
 F = TypeVar("F", bound=Callable[..., Any])
+MAX_CACHE_TTL_S = 86_400.0
+"""The longest a tool may let its results be cached: one day."""
 Cost = float | Callable[[dict[str, Any]], float]
 
 
@@ -47,6 +49,8 @@ class ToolSpec:
     service: str | None = None
     cost: Cost = 1.0
     max_timeout_s: float | None = None  # the most a call may ask for (None: the worker's bound)
+    read_only: bool = False  # changes nothing anywhere: a prerequisite of caching its results
+    cache_ttl_s: float | None = None  # how long an ok result may answer identical calls
     is_async: bool = field(init=False)
     takes_any: bool = field(init=False)  # only ``**kwargs``: there is nothing to validate
 
@@ -148,6 +152,8 @@ def tool(
     service: str | None = None,
     cost: Cost = 1.0,
     max_timeout_s: float | None = None,
+    read_only: bool = False,
+    cache_ttl_s: float | None = None,
     registry: ToolRegistry | None = None,
 ) -> Callable[[F], F]: ...
 
@@ -164,11 +170,16 @@ def tool(
     service: str | None = None,
     cost: Cost = 1.0,
     max_timeout_s: float | None = None,
+    read_only: bool = False,
+    cache_ttl_s: float | None = None,
     registry: ToolRegistry | None = None,
 ) -> F | Callable[[F], F]:
     """Register a function as a tool. Usable bare (``@tool``) or with options.
 
     ``max_timeout_s`` bounds the timeout a call may ask for (see :meth:`ToolSpec.timeout_for`).
+    ``cache_ttl_s`` lets an ``ok`` result answer identical calls (same tenant, tool and
+    validated arguments) for that long; only a tool both ``read_only`` and ``idempotent``
+    may declare it, at most :data:`MAX_CACHE_TTL_S` (docs/semantics.md, "Result cache").
     """
 
     def register(func: F) -> F:
@@ -177,6 +188,7 @@ def tool(
             if value is not None and not (math.isfinite(value) and value > 0):
                 raise ToolDefinitionError(
                     f"tool {tool_name!r}: {option} must be a finite positive number")
+        _check_cache_ttl(tool_name, cache_ttl_s, read_only=read_only, idempotent=idempotent)
         spec = ToolSpec(
             name=tool_name,
             description=description or inspect.getdoc(func) or tool_name,
@@ -188,11 +200,30 @@ def tool(
             service=service,
             cost=cost,
             max_timeout_s=max_timeout_s,
+            read_only=read_only,
+            cache_ttl_s=cache_ttl_s,
         )
         (registry if registry is not None else default_registry).add(spec)
         return func
 
     return register(fn) if fn is not None else register
+
+
+def _check_cache_ttl(name: str, ttl_s: float | None, *, read_only: bool,
+                     idempotent: bool) -> None:
+    """A cached result stands in for a run, so only a tool whose run changes nothing may
+    declare a TTL, and only a bounded one."""
+    if ttl_s is None:
+        return
+    if not (read_only and idempotent):
+        raise ToolDefinitionError(
+            f"tool {name!r}: cache_ttl_s needs read_only=True and idempotent=True (a cached "
+            "result stands in for a run, so the run must change nothing)")
+    if isinstance(ttl_s, bool) or not isinstance(ttl_s, int | float) or not (
+            math.isfinite(ttl_s) and 0 < ttl_s <= MAX_CACHE_TTL_S):
+        raise ToolDefinitionError(
+            f"tool {name!r}: cache_ttl_s must be a finite number of seconds in "
+            f"(0, {MAX_CACHE_TTL_S:g}]")
 
 
 def _where(fn: Callable[..., Any]) -> str:

@@ -33,10 +33,11 @@ is left alone. Entries live under ``call:<call_id>``
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from async_toolformer.agents.executor import (
     Answered,
@@ -68,6 +69,8 @@ from async_toolformer.streams.redis.ratelimit import (
     RateLimitedError,
     RateLimiter,
 )
+from async_toolformer.streams.redis.result_cache import Flight, ResultCache
+from async_toolformer.streams.redis.result_cache_calls import CachedCalls
 
 __all__ = ["LedgerGuard"]
 
@@ -90,6 +93,13 @@ class LedgerGuard:
         self._started_here: OrderedDict[tuple[str, str], bool] = OrderedDict()
         # calls admitted with their batch (admit_many), by (call_id, claim lease)
         self._permits: dict[tuple[str, int], Permit] = {}
+        self._cache: CachedCalls | None = None
+
+    def use_cache(self, cache: ResultCache, tools: Iterable[ToolSpec]) -> None:
+        """Answer calls of ``tools`` that declare ``cache_ttl_s`` from ``cache`` (needs the
+        ledger: a cached answer is recorded under the asking call's claim)."""
+        if self._ledger is not None:
+            self._cache = CachedCalls(cache, tools)
 
     @property
     def eager(self) -> bool:
@@ -128,8 +138,14 @@ class LedgerGuard:
             return [None] * len(requests)
         prints = [call_fingerprint(r) for r in requests]
         started_ns = time.time_ns() if TRACING.on else 0
-        claims = await retrying(lambda: ledger.claim_many(
+        claiming = retrying(lambda: ledger.claim_many(
             [(call_key(r.call_id), self._worker_id) for r in requests], fingerprints=prints))
+        cache = self._cache
+        keyed = cache.keys_of(requests) if cache is not None else None
+        if cache is not None and keyed:  # the cache beside the claims: no round trip more
+            claims, begun = await asyncio.gather(claiming, cache.begin(keyed))
+        else:
+            claims, begun = await claiming, {}
         if started_ns:
             spans_between("ledger claim", [CALLS.get(r.call_id) for r in requests], started_ns,
                           {"db.system.name": "redis"})
@@ -144,6 +160,8 @@ class LedgerGuard:
                     openings.append(Claimed(token, takeover_from, fingerprint))
                 case HeldElsewhere() | Conflict():  # ``guard`` waits, or answers the conflict
                     openings.append(None)
+        if cache is not None and begun:
+            return await cache.apply(requests, openings, begun)
         return openings
 
     async def record_many(self, done: Sequence[tuple[ToolCallRequested, Claimed, Sealed]]
@@ -153,10 +171,14 @@ class LedgerGuard:
         ledger = self._ledger
         if ledger is None:
             return [True] * len(done)
-        kept = await retrying(lambda: ledger.complete_many(
+        recording = retrying(lambda: ledger.complete_many(
             [(call_key(request.call_id), claimed.lease, sealed.wire)
              for request, claimed, sealed in done],
             fingerprints=[claimed.fingerprint for _, claimed, _ in done]))
+        if self._cache is not None:  # store ok outputs of flights beside the records
+            kept, _ = await asyncio.gather(recording, self._cache.land(done))
+        else:
+            kept = await recording
         for (request, claimed, _), recorded in zip(done, kept, strict=True):
             if not recorded:
                 self._note_started((request.call_id, claimed.fingerprint))
@@ -203,6 +225,8 @@ class LedgerGuard:
         self._give_back(held)
         if self._ledger is None or not held:
             return
+        if self._cache is not None:
+            await self._cache.land([(request, claimed, None) for request, claimed in held])
         try:
             await self._ledger.release_many([(call_key(r.call_id), c.lease) for r, c in held])
         except LedgerUnavailableError:
@@ -229,13 +253,16 @@ class LedgerGuard:
                     run: Run, seal: Seal, *, permit: Permit | None) -> Sealed:
         if self._claims is None:
             return seal(await self._limited(request, spec, run))
+        flight = (self._cache.take_flight(request.call_id, claimed.lease)
+                  if self._cache is not None else None)
         work = _ToolWork(self, request, spec, run, seal, fingerprint=claimed.fingerprint or None,
-                         permit=permit)
+                         permit=permit, flight=flight)
         answer = work.instead(claimed.after,
                               self._started_here.pop((request.call_id, work.fingerprint), False))
         if answer is not None:
             return answer
-        started = (self.eager or permit is not None) and claimed.after is None
+        started = ((self.eager or permit is not None) and claimed.after is None
+                   and not claimed.waits)  # a call that waits for an identical one has not
         try:
             return await self._claims.run_leased(call_key(request.call_id), claimed.lease, work,
                                                  started=started)
@@ -293,8 +320,9 @@ class _ToolWork:
 
     def __init__(self, guard: LedgerGuard, request: ToolCallRequested, spec: ToolSpec,
                  run: Run, seal: Seal, *, fingerprint: str | None = None,
-                 permit: Permit | None = None) -> None:
+                 permit: Permit | None = None, flight: Flight | None = None) -> None:
         self._guard = guard
+        self._flight = flight  # won by ``open_many``: this run fills the cache
         self._permit = permit
         self._request = request
         self._spec = spec
@@ -322,8 +350,15 @@ class _ToolWork:
 
     async def run(self, stint: Stint) -> Sealed:
         run = self._run
-        return self._seal(await self._guard._limited(self._request, self._spec,
-                                                     lambda: stint.enter(run), self._permit))
+
+        async def tool() -> Sealed:
+            return self._seal(await self._guard._limited(self._request, self._spec,
+                                                         lambda: stint.enter(run), self._permit))
+
+        cache = self._guard._cache
+        if cache is None:
+            return await tool()
+        return await cache.run(self._request, self._flight, self._seal, tool)
 
     def record_of(self, result: Sealed) -> bytes:
         return result.wire

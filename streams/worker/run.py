@@ -35,6 +35,7 @@ from async_toolformer.streams.kafka.topics import TopicCatalogue, ensure_topics
 from async_toolformer.streams.redis.cancellation_store import RedisCancellationStore
 from async_toolformer.streams.redis.parts import RedisParts, open_redis_parts
 from async_toolformer.streams.redis.ratelimit.metrics import LimiterMetrics
+from async_toolformer.streams.redis.result_cache_setup import attach_result_cache
 from async_toolformer.streams.worker.heap import settle_heap, young_threshold
 from async_toolformer.streams.worker.liveness import LoopLagMonitor
 from async_toolformer.streams.worker.llm_settings import LLMSettings
@@ -83,8 +84,9 @@ async def run_worker(
     tools = registry if registry is not None else load_tools(settings.tools)
     load_scorers(settings.scorers)
     prometheus = metrics_registry if metrics_registry is not None else worker_registry()
-    redis_parts = await open_redis_parts(settings, redis_url,
-                                         limiter_metrics=LimiterMetrics(prometheus))
+    redis_parts = attach_result_cache(await open_redis_parts(
+        settings, redis_url, limiter_metrics=LimiterMetrics(prometheus)), settings, tools,
+        prometheus)
     catalogue = TopicCatalogue(settings.topic_prefix)
     security = KafkaSecurity.from_settings(settings)
     await ensure_topics(bootstrap, catalogue, partitions=settings.partitions,

@@ -104,6 +104,13 @@ class Settings(SecuritySettings):
     ledger_linger_ms: float = Field(
         default=2.0, ge=0, description="Under load, how long a ledger request waits for others.")
     result_retention_s: int = Field(default=86_400, ge=1, description="How long results stay.")
+    result_cache: bool = Field(
+        default=True, description="Answer calls of tools that declare cache_ttl_s from the "
+        "shared result cache in Redis (needs the ledger).")
+    result_cache_flight_ms: int = Field(
+        default=30_000, ge=100, le=3_600_000,
+        description="How long identical calls wait for one run of a caching tool before "
+                    "running it themselves; cover the tool's usual run time.")
     gc_tuning: bool = Field(
         default=True,
         description="Once the worker is up, freeze its start-up heap out of the garbage "
