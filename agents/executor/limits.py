@@ -17,6 +17,8 @@ __all__ = ["CallLimits", "clip", "shape_problem", "usable_id"]
 
 _ID_CHARS = 256  # as the schemas' Identifier
 _CLIPPED = 2_000  # characters of an error message a refusal keeps
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+_FLAT = 1 << 30  # no item bound: any flat object passes
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,8 +38,12 @@ def shape_problem(value: Any, *, max_depth: int, max_items: int | None = None) -
     """What is wrong with the shape of JSON-like ``value`` (too deep, too many values), or None.
 
     Walks without recursion, so a value of any depth is measured, and stops at
-    the first bound crossed.
+    the first bound crossed. A flat object of scalars, what most calls carry, is
+    answered without the walk.
     """
+    if type(value) is dict and len(value) < (_FLAT if max_items is None else max_items) and max_depth >= 1 \
+            and all(type(child) in _SCALARS for child in value.values()):
+        return None
     items = 0
     stack: list[tuple[Any, int]] = [(value, 1)]
     while stack:
