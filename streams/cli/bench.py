@@ -92,6 +92,20 @@ def _levels(text: str) -> list[int]:
 bench_app.command("replay")(replay_cmd.bench)
 
 
+@bench_app.command("cache")
+def cache(
+    as_json: JsonFlag = False,
+    samples: Annotated[int, typer.Option(min=10, help="Hits and echoes per round.")] = 150,
+    rounds: Annotated[int, typer.Option(min=1, help="Rounds; the ratio is their median.")] = 3,
+) -> None:
+    """p50 latency of a result-cache hit over an echo call's, through one worker."""
+    from async_toolformer.streams.devtools.bench.cache import bench_cache
+
+    with console.status("benchmarking cache hits against echo calls ..."):
+        report = run(bench_cache(Settings(), samples=samples, rounds=rounds))
+    print_report(report, as_json=as_json)
+
+
 @bench_app.command("scaling")
 def scaling(
     as_json: JsonFlag = False,

@@ -26,6 +26,8 @@ let a real call join them):
   :meth:`finish` with the output, or with :data:`NOT_OK` to just end it), a
   :class:`Busy` (another run is in flight: :meth:`join` it) or None (Redis
   failed: run it uncached).
+  A key that holds something not ours (tampered, another type, a flight with
+  no lease) is a flight with an empty token: run it, and its output overwrites.
 - :meth:`ResultCache.join` ``(key)``: wait for a busy key's entry or for its
   flight to end (then the flight is yours); never longer than the flight lease.
 - :meth:`ResultCache.finish` ``([(flight, output), ...])``: store ok outputs and
@@ -284,14 +286,16 @@ class ResultCache:
                 self.metrics.hits.labels(tool=key.tool).inc()
                 self.metrics.bytes.labels(direction="read").inc(hit.size)
                 return hit
-            return None  # not ours: run it, and let the next ok result overwrite it
-        if kind == 2:
+        elif kind == 2:
             self.metrics.misses.labels(tool=key.tool).inc()
             return Flight(key, token)
-        if kind == 3 and int(reply[1]) >= 0:
+        elif kind == 3 and int(reply[1]) >= 0:
             return Busy(key, int(reply[1]))
-        self.metrics.errors.labels(kind="undecodable").inc()  # another type, or no lease
-        return None
+        else:  # a key of another type, or a flight with no lease
+            self.metrics.errors.labels(kind="undecodable").inc()
+        # Not an entry of ours: run it without a lease, and let its ok output overwrite it.
+        self.metrics.misses.labels(tool=key.tool).inc()
+        return Flight(key, "")
 
     def _decode(self, key: CacheKey, stored: bytes, now_ms: int) -> CacheHit | None:
         """The entry as a hit, or None (counted) if it is not a whole entry of this key."""
