@@ -163,6 +163,8 @@ class CallExecutor:
 
     def try_reserve(self) -> bool:
         """``reserve`` if it needs no wait; False (and nothing reserved) if it would."""
+        # Told a tool's cap is full as a real call queues there: speculation yields its place.
+        self.on_cap_full: Callable[[str], None] | None = None
         return self._room.try_take()
 
     async def reserve(self) -> None:
@@ -172,6 +174,23 @@ class CallExecutor:
     def submit(self, request: ToolCallRequested, spec: ToolSpec, arguments: dict[str, Any],
                *, received_at: datetime) -> asyncio.Task[Sealed]:
         """Start ``request``; its result goes to the sink. Needs a prior ``reserve``."""
+    async def take_spare_place(self, tool: str) -> bool:
+        """A place under ``tool``'s cap for a speculative run, only if one is free and no real
+        call waits for it (True, without a place, for a tool with no cap); never waits."""
+        limit = self._tool_slots.get(tool)
+        if limit is None:
+            return True
+        if limit.locked():
+            return False
+        await limit.acquire()  # free, nobody waiting: it returns without suspending
+        return True
+
+    def give_spare_place(self, tool: str) -> None:
+        """Give back a place :meth:`take_spare_place` took (it passes to a waiting real call)."""
+        limit = self._tool_slots.get(tool)
+        if limit is not None:
+            limit.release()
+
         existing = self._running.get(request.call_id)
         if existing is not None and call_fingerprint(existing.request) != call_fingerprint(
                 request):  # another execution's call_id: never its result, never its session
@@ -314,6 +333,8 @@ class CallExecutor:
             await limit.acquire()
             if self.on_queue_wait is not None:
                 self.on_queue_wait(spec.name, time.monotonic() - queued)
+            if limit.locked() and self.on_cap_full is not None:
+                self.on_cap_full(spec.name)
         try:
             run = self._runner(request, spec, arguments, None)
             if self._guard is None:

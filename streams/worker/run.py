@@ -49,6 +49,7 @@ from async_toolformer.streams.worker.metrics import (
 from async_toolformer.streams.worker.policy_file import worker_policy
 from async_toolformer.streams.worker.settings import Settings
 
+from async_toolformer.streams.worker.speculation_setup import Speculation, start_speculation
 logger = logging.getLogger(__name__)
 
 
@@ -126,9 +127,10 @@ async def run_worker(
 
     app.on_partitions_revoked.connect(partitions_revoked)
 
-    _attach(app, agent, catalogue, publisher=publisher, registry=tools, settings=settings,
-            bootstrap=bootstrap, llm=llm if llm is not None else LLMSettings.defaults(),
-            redis_parts=redis_parts)
+    speculation = _attach(
+        app, agent, catalogue, publisher=publisher, registry=tools, settings=settings,
+        bootstrap=bootstrap, llm=llm if llm is not None else LLMSettings.defaults(),
+        redis_parts=redis_parts, metrics_registry=prometheus)
     server: MetricsServer | None = None
     await app.start()
     liveness.start()
@@ -148,7 +150,7 @@ async def run_worker(
         if left:
             logger.warning("%d calls still running at shutdown; they will be redelivered", left)
         await app.stop()
-        await executor.close()
+        await _close_calls(executor, speculation)
         await publisher.stop()
         await redis_parts.close()
         await liveness.stop()
@@ -158,7 +160,9 @@ async def run_worker(
 
 def _attach(app: ToolformerApp, agent: ExecutorAgent, catalogue: TopicCatalogue, *,
             publisher: KafkaPublisher, registry: ToolRegistry, settings: Settings,
-            bootstrap: str, llm: LLMSettings, redis_parts: RedisParts) -> None:
+            bootstrap: str, llm: LLMSettings, redis_parts: RedisParts,
+            metrics_registry: CollectorRegistry) -> Speculation | None:
+    """Wire the agents into ``app``; the worker's speculation if it is on."""
     from async_toolformer.streams.worker.sessions import install_session_agents
 
     bind_worker(settings.worker_id)  # the app's tasks start from this one: its logs say whose
@@ -167,16 +171,30 @@ def _attach(app: ToolformerApp, agent: ExecutorAgent, catalogue: TopicCatalogue,
             redis_parts.redis, namespace=settings.ledger_namespace))
     cancellations = app.topic(catalogue.cancellations, key_serializer="raw",
                               value_serializer="raw")
+    speculation = start_speculation(settings, tools=registry, executor=agent.executor,
+                                    redis_parts=redis_parts, catalogue=catalogue,
+                                    metrics_registry=metrics_registry)
 
     async def apply_cancellations(stream: Any) -> None:
         await agent.consume_cancellations(stream)
 
     app.tap(catalogue.calls, agent.take_calls)
     app.agent(cancellations, name="toolformer.apply-cancellations")(apply_cancellations)
-    install_session_agents(app, catalogue=catalogue, publisher=publisher, registry=registry,
-                           bootstrap_servers=bootstrap, worker_id=settings.worker_id,
-                           default_timeout_s=settings.default_timeout_s, llm=llm,
-                           ledger=redis_parts.ledger, limiter=redis_parts.limiter,
-                           security=KafkaSecurity.from_settings(settings),
-                           session_deadline_s=settings.session_deadline_s,
-                           policy=agent.policy)
+    sessions = install_session_agents(
+        app, catalogue=catalogue, publisher=publisher, registry=registry,
+        bootstrap_servers=bootstrap, worker_id=settings.worker_id,
+        default_timeout_s=settings.default_timeout_s, llm=llm,
+        ledger=redis_parts.ledger, limiter=redis_parts.limiter,
+        security=KafkaSecurity.from_settings(settings),
+        session_deadline_s=settings.session_deadline_s, policy=agent.policy,
+        outbox_tap=speculation.tap if speculation is not None else None)
+    if speculation is not None:
+        speculation.attach(sessions.runtime)
+    return speculation
+
+
+async def _close_calls(executor: CallExecutor, speculation: Speculation | None) -> None:
+    """Stop speculative runs first (they give their places back), then the executor's."""
+    if speculation is not None:
+        await speculation.close()
+    await executor.close()

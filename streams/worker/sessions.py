@@ -9,6 +9,7 @@ dropped, a partition gained is re-folded before its first record is handled.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from async_toolformer.agents.policy import Policy, SessionPolicy
@@ -20,6 +21,7 @@ from async_toolformer.agents.sessions import (
     SessionRuntime,
     SessionTopics,
 )
+from async_toolformer.agents.sessions.ports import RecordSink
 from async_toolformer.agents.tools import ToolRegistry
 from async_toolformer.streams.kafka.app import ToolformerApp
 from async_toolformer.streams.kafka.journal import KafkaJournalSource
@@ -46,14 +48,17 @@ def install_session_agents(app: ToolformerApp, *, catalogue: TopicCatalogue,
                            limiter: RateLimiter | None = None,
                            security: KafkaSecurity = PLAINTEXT,
                            session_deadline_s: float | None = None,
-                           policy: Policy | None = None) -> SessionAgent:
+                           policy: Policy | None = None,
+                           outbox_tap: Callable[[RecordSink], RecordSink] | None = None
+                           ) -> SessionAgent:
     """Register the session agents on ``app``; they run while the app runs (models: ``llm``).
 
-    ``policy``: what each tenant's sessions may do (None: anything).
+    ``policy``: what each tenant's sessions may do (None: anything); ``outbox_tap``: wraps
+    the session loop's outbox to follow what it sends (speculation).
     """
     import_sdks()
     tools = RegistryCatalogue(registry, default_timeout_s=default_timeout_s)
-    outbox = KafkaOutbox(publisher)
+    outbox, sink = _outboxes(publisher, outbox_tap)
     providers = SettingsProviders(llm)
     topics = SessionTopics(calls=catalogue.calls, cancellations=catalogue.cancellations,
                            session_events=catalogue.session_events, dlq=catalogue.dlq)
@@ -62,13 +67,13 @@ def install_session_agents(app: ToolformerApp, *, catalogue: TopicCatalogue,
     guard = (LedgerTurnGuard(ledger, limiter, providers, worker_id=worker_id)
              if ledger is not None or limiter is not None else None)
     machine = SessionMachine(tools, default_deadline_s=session_deadline_s)
-    runtime = SessionRuntime(machine, outbox, providers, topics, journal,
+    runtime = SessionRuntime(machine, sink, providers, topics, journal,
                              guard=guard)
     rules = (SessionPolicy(policy, llm.llm_provider, llm.llm_model,
                            service_of=lambda name: registry.get(name).service
                            if name in registry else None)
              if policy is not None else None)
-    agent = SessionAgent(runtime=runtime, catalogue=tools, outbox=outbox, worker_id=worker_id,
+    agent = SessionAgent(runtime=runtime, catalogue=tools, outbox=sink, worker_id=worker_id,
                          policy=rules,
                          results_check=LedgerResultCheck(ledger) if ledger is not None else None)
     if ledger is None:
@@ -115,3 +120,10 @@ def install_session_agents(app: ToolformerApp, *, catalogue: TopicCatalogue,
 
     app.on_partitions_assigned.connect(assigned)  # type: ignore[arg-type]  # untyped Signal
     return agent
+
+
+def _outboxes(publisher: KafkaPublisher, tap: Callable[[RecordSink], RecordSink] | None
+              ) -> tuple[KafkaOutbox, RecordSink]:
+    """The session loop's outbox, and what it sends through (the outbox, or a tap on it)."""
+    outbox = KafkaOutbox(publisher)
+    return outbox, tap(outbox) if tap is not None else outbox

@@ -120,6 +120,23 @@ class Settings(SecuritySettings):
         description="Net young objects between GC passes, start-up heap frozen; 0: Python's; "
                     "unset: 100 per call of max_in_flight, 1,000,000 at least.")
 
+    speculation: bool = Field(
+        default=False,
+        description="Run the predicted next calls of sessions early (read-only tools with a "
+                    "cache_ttl_s only), into the result cache, at low priority.")
+    speculation_share: float = Field(
+        default=0.2, gt=0, le=1, allow_inf_nan=False,
+        description="Of max_in_flight and of each tool's cap, what speculative runs may hold.")
+    speculation_max_in_flight: int = Field(
+        default=64, ge=1, le=10_000, description="Speculative runs at once in a worker.")
+    speculation_precision_target: float = Field(
+        default=0.7, gt=0, le=1, allow_inf_nan=False,
+        description="The predictor raises its threshold to keep its precision at this.")
+    speculation_rate_reserve: float = Field(
+        default=0.5, ge=0, lt=1, allow_inf_nan=False,
+        description="A speculative call passes a rate limit only if this fraction of the "
+                    "limit's capacity stays free for real calls after it.")
+
     @field_validator("metrics_port", mode="before")
     @classmethod
     def _metrics_off(cls, value: object) -> object:
