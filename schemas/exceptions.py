@@ -20,6 +20,13 @@ subclass one :class:`ToolformerError` and a caller catches our errors with one
     │   └── ProviderRateLimitError                      agents.providers.exceptions
     ├── SessionError                                    agents.sessions.exceptions
     │   └── UnknownScorerError                          agents.sessions.exceptions
+    ├── PlanError                                       agents.plans.exceptions
+    │   ├── InvalidReferenceError                       agents.plans.exceptions
+    │   ├── UnknownReferenceError                       agents.plans.exceptions
+    │   ├── PathNotFoundError                           agents.plans.exceptions
+    │   ├── DependencyCycleError                        agents.plans.exceptions
+    │   ├── DependencyLimitError                        agents.plans.exceptions
+    │   └── PlanSyntaxError                             agents.plans.exceptions
     ├── ConfigurationError                              streams.exceptions
     │   ├── TopicMismatchError                          streams.exceptions
     │   └── ConfigFileError                             streams.config_file
@@ -29,6 +36,7 @@ subclass one :class:`ToolformerError` and a caller catches our errors with one
     │   ├── BrokerStartError [retriable]                streams.devtools.stack.exceptions
     │   └── RedisStartError [retriable]                 streams.devtools.stack.exceptions
     ├── ResultTimeoutError                              streams.exceptions
+    ├── PublishRefusedError                             streams.client.exceptions
     ├── SessionFailedError                              streams.client.exceptions
     ├── SessionTimeoutError                             streams.client.exceptions
     ├── ReplayError                                     streams.ops.exceptions

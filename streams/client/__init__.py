@@ -6,11 +6,16 @@
 """
 
 from async_toolformer.streams.client.client import ToolformerClient
-from async_toolformer.streams.client.exceptions import SessionFailedError, SessionTimeoutError
+from async_toolformer.streams.client.exceptions import (
+    PublishRefusedError,
+    SessionFailedError,
+    SessionTimeoutError,
+)
 from async_toolformer.streams.client.partitioning import partition_for
 from async_toolformer.streams.client.sessions import SessionClient
 
 __all__ = [
+    "PublishRefusedError",
     "SessionClient",
     "SessionFailedError",
     "SessionTimeoutError",

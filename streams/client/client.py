@@ -31,6 +31,7 @@ from async_toolformer.schemas import (
     encode,
 )
 from async_toolformer.streams.client.demux import Waiter
+from async_toolformer.streams.client.exceptions import published
 from async_toolformer.streams.client.follower import TopicFollowers
 from async_toolformer.streams.client.partitioning import partition_for
 from async_toolformer.streams.client.reader import (
@@ -137,16 +138,18 @@ class ToolformerClient:
         """Cancel a branch's calls (of ``tenant`` only: a cancellation names its tenant)."""
         event = BranchCancelled(session_id=session_id, branch_id=branch_id, reason=reason,
                                 tenant=tenant)
-        await self._publisher.publish(self.topics.cancellations, session_id.encode(),
-                                      encode(event))
+        published(await self._publisher.publish(self.topics.cancellations, session_id.encode(),
+                                                encode(event)),
+                  self.topics.cancellations, f"the cancellation of branch {branch_id!r}")
 
     async def cancel_session(self, session_id: str,
                              reason: str = "cancelled by the client", *,
                              tenant: str = DEFAULT_TENANT) -> None:
         """Cancel a session's calls (of ``tenant`` only: a cancellation names its tenant)."""
         event = SessionCancelled(session_id=session_id, reason=reason, tenant=tenant)
-        await self._publisher.publish(self.topics.cancellations, session_id.encode(),
-                                      encode(event))
+        published(await self._publisher.publish(self.topics.cancellations, session_id.encode(),
+                                                encode(event)),
+                  self.topics.cancellations, f"the cancellation of session {session_id!r}")
 
     async def follow(self, session_id: str, *, follow: bool = True,
                      idle_s: float = 1.0) -> AsyncIterator[ToolCallCompleted]:

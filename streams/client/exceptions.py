@@ -5,7 +5,7 @@ from __future__ import annotations
 from async_toolformer.schemas import SessionFailed
 from async_toolformer.schemas.exceptions import ToolformerError
 
-__all__ = ["SessionFailedError", "SessionTimeoutError"]
+__all__ = ["PublishRefusedError", "SessionFailedError", "SessionTimeoutError", "published"]
 
 
 class SessionFailedError(ToolformerError):
@@ -18,3 +18,19 @@ class SessionFailedError(ToolformerError):
 
 class SessionTimeoutError(ToolformerError):
     """No end of the session arrived in time: usually no worker runs on these topics."""
+
+
+class PublishRefusedError(ToolformerError):
+    """The broker refused a record for good (too large, malformed): sending it again cannot
+    succeed, so the client says so instead of dropping it."""
+
+    def __init__(self, topic: str, what: str) -> None:
+        super().__init__(f"the broker refused {what} on {topic} for good (see the log for why; "
+                         "usually the record is over the producer's or broker's size limit)")
+        self.topic = topic
+
+
+def published(accepted: bool, topic: str, what: str) -> None:
+    """Raise :class:`PublishRefusedError` unless the publisher said the broker took the record."""
+    if not accepted:
+        raise PublishRefusedError(topic, what)

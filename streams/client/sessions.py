@@ -31,7 +31,11 @@ from async_toolformer.schemas import (
     decode_session_event,
     encode,
 )
-from async_toolformer.streams.client.exceptions import SessionFailedError, SessionTimeoutError
+from async_toolformer.streams.client.exceptions import (
+    SessionFailedError,
+    SessionTimeoutError,
+    published,
+)
 from async_toolformer.streams.client.follower import TopicFollowers
 from async_toolformer.streams.client.partitioning import partition_for
 from async_toolformer.streams.client.reader import ConsumerFactory, reading_consumer
@@ -149,13 +153,15 @@ class SessionClient:
         if TRACING.on:  # the session's trace starts here (or under the caller's span)
             span = sending(self.topics.sessions, {"gen_ai.conversation.id": event.session_id})
             try:
-                await self._publisher.publish(self.topics.sessions, event.session_id.encode(),
-                                              encode(event), headers=headers_for(span))
+                accepted = await self._publisher.publish(
+                    self.topics.sessions, event.session_id.encode(), encode(event),
+                    headers=headers_for(span))
             finally:
                 span.end()
-            return
-        await self._publisher.publish(self.topics.sessions, event.session_id.encode(),
-                                      encode(event))
+        else:
+            accepted = await self._publisher.publish(self.topics.sessions,
+                                                     event.session_id.encode(), encode(event))
+        published(accepted, self.topics.sessions, f"{event.type} of session {event.session_id!r}")
 
     async def _partition_count(self) -> int:
         if self._partitions is None:
