@@ -41,7 +41,8 @@ def shape_problem(value: Any, *, max_depth: int, max_items: int | None = None) -
     the first bound crossed. A flat object of scalars, what most calls carry, is
     answered without the walk.
     """
-    if type(value) is dict and len(value) < (_FLAT if max_items is None else max_items) and max_depth >= 1 \
+    bound = _FLAT if max_items is None else max_items
+    if type(value) is dict and len(value) < bound and max_depth >= 1 \
             and all(type(child) in _SCALARS for child in value.values()):
         return None
     items = 0
