@@ -160,11 +160,11 @@ class CallExecutor:
         self.cancellations = CancellationBook()
         self.stats = ExecutorStats()
         self.on_queue_wait: Callable[[str, float], None] | None = None
+        # Told a tool's cap is full as a real call queues there: speculation yields its place.
+        self.on_cap_full: Callable[[str], None] | None = None
 
     def try_reserve(self) -> bool:
         """``reserve`` if it needs no wait; False (and nothing reserved) if it would."""
-        # Told a tool's cap is full as a real call queues there: speculation yields its place.
-        self.on_cap_full: Callable[[str], None] | None = None
         return self._room.try_take()
 
     async def reserve(self) -> None:
@@ -329,12 +329,12 @@ class CallExecutor:
             return (await self._recorded([(request, cancelled)]))[0]
         limit = self._tool_slots.get(spec.name)
         if limit is not None:  # only a tool with a cap has a queue to wait in
+            if limit.locked() and self.on_cap_full is not None:
+                self.on_cap_full(spec.name)
             queued = time.monotonic()
             await limit.acquire()
             if self.on_queue_wait is not None:
                 self.on_queue_wait(spec.name, time.monotonic() - queued)
-            if limit.locked() and self.on_cap_full is not None:
-                self.on_cap_full(spec.name)
         try:
             run = self._runner(request, spec, arguments, None)
             if self._guard is None:

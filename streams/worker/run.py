@@ -48,8 +48,8 @@ from async_toolformer.streams.worker.metrics import (
 )
 from async_toolformer.streams.worker.policy_file import worker_policy
 from async_toolformer.streams.worker.settings import Settings
-
 from async_toolformer.streams.worker.speculation_setup import Speculation, start_speculation
+
 logger = logging.getLogger(__name__)
 
 
