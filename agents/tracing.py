@@ -29,8 +29,8 @@ __all__ = [
     "CALLS", "MAX_TRACED_SESSIONS", "MAX_TRACE_HEADER_BYTES", "TRACING", "CallSpans", "Headers",
     "TracingState", "attempt_ended", "attempt_started", "bind_span", "consumed",
     "context_from_headers", "current_headers", "disable", "enable", "headers_for", "linked",
-    "messaging_attributes", "published", "sending", "session_started", "spans_between",
-    "turn_started", "unbind_span",
+    "messaging_attributes", "published", "record_headers", "sending", "session_started",
+    "spans_between", "turn_started", "unbind_span",
 ]
 
 Headers = list[tuple[str, bytes]]
@@ -85,6 +85,15 @@ def context_from_headers(headers: Iterable[tuple[str, bytes | None]] | None) -> 
     if not trace.get_current_span(context).get_span_context().is_valid:
         return None
     return context
+
+
+def record_headers(record: Any) -> Any:
+    """The headers of a consumed record: aiokafka's and Faust's records have them, the
+    tap's fetched records hold the aiokafka record they came in (``record.record``)."""
+    headers = getattr(record, "headers", None)
+    if headers is None:
+        headers = getattr(getattr(record, "record", None), "headers", None)
+    return headers
 
 
 def headers_for(span: Span) -> Headers:
@@ -173,7 +182,7 @@ class CallSpans:
 
     def received(self, record: Any) -> Span:
         """Start the span of a consumed ``calls`` record, under the trace its headers carry."""
-        parent = context_from_headers(getattr(record, "headers", None))
+        parent = context_from_headers(record_headers(record))
         return TRACING.tracer.start_span(
             f"process {record.topic}", context=parent if parent is not None else Context(),
             kind=SpanKind.CONSUMER,
@@ -231,7 +240,7 @@ CALLS = CallSpans()
 
 def consumed(record: Any, value: object) -> None:
     """A span for a record a client or agent takes, under the trace its headers carry."""
-    parent = context_from_headers(getattr(record, "headers", None))
+    parent = context_from_headers(record_headers(record))
     attributes = messaging_attributes("process", record.topic, record.partition, record.offset)
     call_id = getattr(value, "call_id", None)
     if isinstance(call_id, str):
@@ -253,7 +262,7 @@ def sending(topic: str, attributes: dict[str, Any] | None = None) -> Span:
 def session_started(record: Any, session_id: str) -> Span:
     """The span under which a session's model turns run: its request record's, continued
     from the trace the record's headers carry (a new trace without)."""
-    parent = context_from_headers(getattr(record, "headers", None))
+    parent = context_from_headers(record_headers(record))
     attributes = messaging_attributes("process", record.topic, record.partition, record.offset)
     attributes["gen_ai.conversation.id"] = session_id
     span = TRACING.tracer.start_span(
