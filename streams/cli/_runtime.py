@@ -51,6 +51,16 @@ def fail(message: str, code: int = 1) -> NoReturn:
     raise typer.Exit(code)
 
 
+def debugging() -> bool:
+    """Whether ``--debug`` asked for tracebacks."""
+    return _debug["on"]
+
+
+def one_line(exc: BaseException) -> str:
+    """An expected error as the one line the command line prints."""
+    return _one_line(exc)
+
+
 def run(coro: Coroutine[Any, Any, T]) -> T:
     """Run ``coro`` to completion; expected errors become one line and exit code 1."""
     try:

@@ -6,10 +6,18 @@ from typing import Annotated
 
 import typer
 from pydantic import ValidationError
+from rich.markup import escape
 
+from async_toolformer.schemas.exceptions import ToolformerError
 from async_toolformer.streams.cli import calls, demo, serve
 from async_toolformer.streams.cli import replay as replay_cmd
-from async_toolformer.streams.cli._runtime import errors, set_debug, settings_error
+from async_toolformer.streams.cli._runtime import (
+    debugging,
+    errors,
+    one_line,
+    set_debug,
+    settings_error,
+)
 from async_toolformer.streams.cli.ask import ask
 from async_toolformer.streams.cli.bench import bench_app
 from async_toolformer.streams.cli.console import console as console_cmd
@@ -56,4 +64,9 @@ def main() -> None:
         app()
     except ValidationError as exc:  # settings read from the environment, before any command ran
         errors.print(f"[bold red]error:[/] {settings_error(exc)}", highlight=False)
+        raise SystemExit(1) from None
+    except ToolformerError as exc:  # ours, raised before a command's own run() caught it
+        if debugging():
+            raise
+        errors.print(f"[bold red]error:[/] {escape(one_line(exc))}", highlight=False)
         raise SystemExit(1) from None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -54,3 +55,14 @@ def _sdks_loaded_after(code: str) -> str:
     probe = f"import sys; {code}; print(sorted({{'anthropic', 'openai'}} & set(sys.modules)))"
     return subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
                           check=True).stdout.strip()
+
+
+@pytest.mark.parametrize("command", [["status"], ["replay"], ["ask", "hi"],
+                                     ["publish", "--tool", "echo", "--args", "{}"]])
+def test_a_command_without_kafka_configured_says_so_in_one_line(command: list[str]) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "KAFKA_BOOTSTRAP_SERVERS"}
+    done = subprocess.run([sys.executable, "-m", "async_toolformer.streams.cli", *command],
+                          capture_output=True, text=True, check=False, env=env, timeout=60)
+    assert done.returncode == 1, done.stderr
+    assert "KAFKA_BOOTSTRAP_SERVERS is not set" in done.stderr
+    assert "Traceback" not in done.stderr
