@@ -106,6 +106,27 @@ def cache(
     print_report(report, as_json=as_json)
 
 
+@bench_app.command("speculation")
+def speculation(
+    as_json: JsonFlag = False,
+    seed: Annotated[int, typer.Option(help="Seed of the generated workloads.")] = 7,
+    sessions: Annotated[int, typer.Option(
+        min=10, help="Offline sessions to learn on, and as many held out.")] = 400,
+    live_sessions: Annotated[int, typer.Option(
+        min=2, help="Real sessions to learn on, and as many held out, per worker.")] = 40,
+    turn_latency_ms: Annotated[float, typer.Option(
+        min=0, help="The scripted model's latency per turn.")] = 400,
+) -> None:
+    """Speculation: precision, recall, waste; session p50 with and without; plans; cache."""
+    from async_toolformer.streams.devtools.bench.speculation import bench_speculation
+
+    with console.status("benchmarking speculation (a few minutes) ..."):
+        report = run(bench_speculation(Settings(), seed=seed, sessions=sessions,
+                                       live_sessions=live_sessions,
+                                       turn_latency_ms=turn_latency_ms))
+    print_report(report, as_json=as_json)
+
+
 @bench_app.command("scaling")
 def scaling(
     as_json: JsonFlag = False,

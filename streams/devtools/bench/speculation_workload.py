@@ -97,7 +97,7 @@ def generate(seed: int, sessions: int, *, tenant: str = "bench", noise: float = 
         if kind != "noise":
             turns = _with_noise(rng, turns, noise)
         made.append(WorkSession(session_id, tenant, kind, [
-            [WorkCall(f"{session_id}-{t}-{i}", tool, args, _ms(rng, tool))
+            [WorkCall(f"{session_id}-{t}-{i}", tool, args, duration_of(tool, args))
              for i, (tool, args) in enumerate(turn)] for t, turn in enumerate(turns)]))
     return made
 
@@ -144,5 +144,7 @@ def _noise_call(rng: random.Random) -> tuple[str, dict[str, Any]]:
     return tool, {"day": rng.randrange(1, 366)}
 
 
-def _ms(rng: random.Random, tool: str) -> float:
-    return round(TOOL_MS[tool] * rng.uniform(0.8, 1.2), 1)
+def duration_of(tool: str, arguments: dict[str, Any]) -> float:
+    """How long a call runs (ms): its tool's mean, give or take 20%, fixed by the arguments."""
+    spread = (_digest("ms", tool, sorted(arguments.items())) % 401) / 1000  # 0 .. 0.4
+    return round(TOOL_MS.get(tool, 100) * (0.8 + spread), 1)
