@@ -175,7 +175,7 @@ class LedgerGuard:
             [(call_key(request.call_id), claimed.lease, sealed.wire)
              for request, claimed, sealed in done],
             fingerprints=[claimed.fingerprint for _, claimed, _ in done]))
-        if self._cache is not None:  # store ok outputs of flights beside the records
+        if self._cache is not None and self._cache.flying:  # store outputs beside the records
             kept, _ = await asyncio.gather(recording, self._cache.land(done))
         else:
             kept = await recording
@@ -225,7 +225,7 @@ class LedgerGuard:
         self._give_back(held)
         if self._ledger is None or not held:
             return
-        if self._cache is not None:
+        if self._cache is not None and self._cache.flying:
             await self._cache.land([(request, claimed, None) for request, claimed in held])
         try:
             await self._ledger.release_many([(call_key(r.call_id), c.lease) for r, c in held])

@@ -99,6 +99,11 @@ class CachedCalls:
         await self.cache.finish(unused)
         return openings
 
+    @property
+    def flying(self) -> bool:
+        """Whether calls claimed by ``open_many`` hold flights that ``land`` must finish."""
+        return bool(self._flights)
+
     def take_flight(self, call_id: str, lease: int) -> Flight | None:
         return self._flights.pop((call_id, lease), None) if self._flights else None
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import pytest
 
@@ -11,10 +12,11 @@ from async_toolformer.agents.tools import ToolRegistry, tool
 from async_toolformer.agents.tools.registry import MAX_CACHE_TTL_S
 
 
-def _define(**options: object) -> None:
-    @tool(registry=ToolRegistry(), **options)  # type: ignore[call-overload]
+def _define(**options: Any) -> None:
     async def probe(q: str) -> str:
         return q
+
+    tool(registry=ToolRegistry(), **options)(probe)
 
 
 def test_a_read_only_idempotent_tool_may_cache() -> None:

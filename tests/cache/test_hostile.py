@@ -108,8 +108,8 @@ async def test_an_entry_of_another_type_is_a_miss(node_factory: NodeFactory,
     request = call("lookup_price", token=t, sku="a")
     key = node.cache.key_of("t1", cache_tools_spec("lookup_price"), request.arguments)
     assert key is not None
-    await cache_redis.hset(node.cache.entry_key(key), "a", "b")  # type: ignore[misc]
-    await cache_redis.hset(node.cache.flight_key(key), "a", "b")  # type: ignore[misc]
+    await cache_redis.hset(node.cache.entry_key(key), "a", "b")
+    await cache_redis.hset(node.cache.flight_key(key), "a", "b")
     [first] = await node.run([call("lookup_price", token=t, sku="a")])
     [second] = await node.run([call("lookup_price", token=t, sku="a")])
     assert first.status is CallStatus.OK
