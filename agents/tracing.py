@@ -29,7 +29,8 @@ __all__ = [
     "CALLS", "MAX_TRACED_SESSIONS", "MAX_TRACE_HEADER_BYTES", "TRACING", "CallSpans", "Headers",
     "TracingState", "attempt_ended", "attempt_started", "bind_span", "consumed",
     "context_from_headers", "current_headers", "disable", "enable", "headers_for", "linked",
-    "messaging_attributes", "published", "record_headers", "sending", "session_started",
+    "messaging_attributes", "published", "record_headers", "sampled_ids", "sending",
+    "session_started",
     "spans_between", "turn_started", "unbind_span",
 ]
 
@@ -284,6 +285,14 @@ def current_headers() -> Headers | None:
     """Headers carrying the current span's context, or None when there is none."""
     span = trace.get_current_span()
     return headers_for(span) if span.get_span_context().is_valid else None
+
+
+def sampled_ids() -> tuple[str, str] | None:
+    """(trace_id, span_id) of the current span as hex, if it is sampled; for exemplars."""
+    context = trace.get_current_span().get_span_context()
+    if not context.is_valid or not context.trace_flags.sampled:
+        return None
+    return format(context.trace_id, "032x"), format(context.span_id, "016x")
 
 
 def linked(context: Context | None) -> list[Link]:

@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from opentelemetry.trace import Span
+
 from async_toolformer.schemas import (
     CallStatus,
     Cancellation,
@@ -43,7 +45,7 @@ from async_toolformer.schemas import (
 
 from ..policy import Policy
 from ..tools import ToolRegistry
-from ..tracing import CALLS, TRACING, published, spans_between
+from ..tracing import CALLS, TRACING, bind_span, published, spans_between, unbind_span
 from .executor import CallExecutor
 from .guarding import ResultSink, Sealed
 from .intake import Admission, Refusal, admit
@@ -76,11 +78,11 @@ class ResultPublisher:
         sending = CALLS.publishing(sealed.call_id, self.topic)
         ok = await publisher.publish_headed(self.topic, sealed.session_id.encode(), sealed.wire,
                                             None if sending is None else sending[0])
-        if sending is not None:
-            published(sending[1], refused=not ok)
         if not ok:
             sealed = await self._instead(sealed)
-        self.observer.result(sealed)
+        self._observe_under(sealed, None if sending is None else sending[1][-1])
+        if sending is not None:
+            published(sending[1], refused=not ok)
 
     async def many(self, results: Sequence[Sealed]) -> None:
         """All of ``results`` at once: a batch per partition (the executor's ``sink_many``)."""
@@ -96,17 +98,31 @@ class ResultPublisher:
         refused = await publisher.publish_many_headed(self.topic, [
             (s.session_id.encode(), s.wire, None if sending is None else sending[0])
             for s, sending in zip(results, sendings, strict=True)])
+        await self._settled(results, refused,
+                            [None if sending is None else sending[1][-1] for sending in sendings])
         ids = {id(value) for _, value in refused}
         for sealed, sending in zip(results, sendings, strict=True):
             if sending is not None:
                 published(sending[1], refused=id(sealed.wire) in ids)
-        await self._settled(results, refused)
+
+    def _observe_under(self, sealed: Sealed, span: Span | None) -> None:
+        """Observe ``sealed`` with its call's span current (the latency's exemplar)."""
+        token = bind_span(span)
+        try:
+            self.observer.result(sealed)
+        finally:
+            unbind_span(token)
 
     async def _settled(self, results: Sequence[Sealed],
-                       refused: list[tuple[bytes | None, bytes]]) -> None:
+                       refused: list[tuple[bytes | None, bytes]],
+                       spans: Sequence[Span | None] | None = None) -> None:
         if refused:
             ids = {id(value) for _, value in refused}
             results = [await self._instead(s) if id(s.wire) in ids else s for s in results]
+        if spans is not None:
+            for sealed, span in zip(results, spans, strict=True):
+                self._observe_under(sealed, span)
+            return
         for sealed in results:
             self.observer.result(sealed)
 

@@ -4,6 +4,11 @@ Every family is registered on the registry the worker is given (one per
 worker, one per test), never on prometheus-client's process-wide default, and
 ``/metrics`` serves that registry: two workers in one process count apart.
 
+Traced, the latency histogram carries exemplars: for each tool and bucket, the
+trace and span of the latest sampled call that fell in it, which Prometheus
+keeps when it scrapes OpenMetrics (``/metrics`` serves it to a scraper that
+asks, as Prometheus does) and Grafana links to the trace.
+
 The per-call figures (calls by tool and status, their latency) are tallied in
 plain numbers and turned into metric families only when ``/metrics`` is
 scraped (:class:`CallTally`): a prometheus-client counter or histogram takes a
@@ -14,6 +19,7 @@ where the tally costs 0.6.
 from __future__ import annotations
 
 import threading
+import time
 from bisect import bisect_left
 from collections.abc import Callable, Iterator
 from wsgiref.simple_server import WSGIServer
@@ -29,8 +35,10 @@ from prometheus_client import (
     start_http_server,
 )
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.samples import Exemplar
 
 from async_toolformer.agents.executor import Sealed
+from async_toolformer.agents.tracing import TRACING, sampled_ids
 from async_toolformer.schemas import DeadLetterReason
 from async_toolformer.streams.worker.liveness import HealthCheck, serve_with_health
 
@@ -53,6 +61,8 @@ class CallTally:
         self._le = (*(repr(float(bound)) for bound in buckets), "+Inf")  # the labels
         self._calls: dict[tuple[str, str], int] = {}
         self._latency: dict[str, list[float]] = {}  # per tool: a count per bucket, +Inf, sum
+        # Traced: per tool, the latest traced call of each bucket, as an exemplar to its trace.
+        self._exemplars: dict[str, list[Exemplar | None]] = {}
 
     def count(self, tool: str, status: str, seconds: float) -> None:
         key = (tool, status)
@@ -63,6 +73,16 @@ class CallTally:
         row[bisect_left(self._bounds, seconds)] += 1
         row[-1] += seconds
 
+    def count_traced(self, tool: str, status: str, seconds: float, trace_id: str,
+                     span_id: str) -> None:
+        """``count``, and the call becomes its bucket's exemplar (OpenMetrics only)."""
+        self.count(tool, status, seconds)
+        row = self._exemplars.get(tool)
+        if row is None:
+            row = self._exemplars[tool] = [None] * (len(self._bounds) + 1)
+        row[bisect_left(self._bounds, seconds)] = Exemplar(
+            {"trace_id": trace_id, "span_id": span_id}, seconds, time.time())
+
     def collect(self) -> Iterator[Metric]:
         calls = CounterMetricFamily("toolformer_calls", "Calls that ended, by tool and status",
                                     labels=["tool", "status"])
@@ -72,12 +92,15 @@ class CallTally:
         latency = HistogramMetricFamily(
             "toolformer_call_duration_seconds", "From receipt by the worker to the result",
             labels=["tool"])
+        exemplars = dict(self._exemplars)
         for tool, row in dict(self._latency).items():
             *counts, total = row  # one step: a copy
-            cumulative, buckets = 0.0, []
-            for le, in_bucket in zip(self._le, counts, strict=True):
+            marks = exemplars.get(tool) or [None] * len(counts)
+            cumulative = 0.0
+            buckets: list[tuple[str, float] | tuple[str, float, Exemplar]] = []
+            for le, in_bucket, mark in zip(self._le, counts, marks, strict=True):
                 cumulative += in_bucket
-                buckets.append((le, cumulative))
+                buckets.append((le, cumulative) if mark is None else (le, cumulative, mark))
             latency.add_metric([tool], buckets, total)
         yield latency
 
@@ -133,6 +156,9 @@ class PrometheusObserver:
         self._queue_waits: dict[str, Histogram] = {}
 
     def result(self, result: Sealed) -> None:
+        if TRACING.on and (ids := sampled_ids()) is not None:  # under the call's span
+            self._tally.count_traced(result.tool, result.status.value, result.seconds, *ids)
+            return
         self._tally.count(result.tool, result.status.value, result.seconds)
 
     def dead_letter(self, reason: DeadLetterReason) -> None:
