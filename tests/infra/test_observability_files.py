@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.infra.files import INFRA, ROOT, yaml_file
+from tests.infra.files import INFRA, ROOT, compose, yaml_file
 from tests.infra.metric_names import (
     PROMETHEUS_BUILTINS,
     constructor_names,
@@ -123,3 +123,52 @@ def test_the_metric_names_checked_against_are_all_the_code_defines() -> None:
     # prometheus-client drops a counter's _total suffix from the family name.
     exported = {name.removesuffix("_total") for name in exported_families()}
     assert {name.removesuffix("_total") for name in families} - exported == set()
+
+
+DATASOURCE = INFRA / "grafana" / "provisioning" / "datasources" / "prometheus.yml"
+
+
+def dashboard_panels() -> list[dict[str, Any]]:
+    panels = json.loads(DASHBOARD.read_text(encoding="utf-8"))["panels"]
+    return [inner for panel in panels for inner in [panel, *panel.get("panels", [])]]
+
+
+def test_every_metric_of_ours_has_a_panel() -> None:
+    """A family a worker exports but no panel shows is a figure nobody looks at."""
+    shown = {name for query in dashboard_queries() for name in promql_metrics(query)}
+    ours = {name for name in exported_families() if name.startswith("toolformer_")}
+    unshown = {name for name in ours
+               if not {name, f"{name}_total", f"{name}_bucket", f"{name}_count",
+                       f"{name}_sum"} & shown}
+    assert unshown == set()
+
+
+def test_panel_ids_and_places_are_unique() -> None:
+    panels = dashboard_panels()
+    ids = [panel["id"] for panel in panels]
+    assert len(ids) == len(set(ids))
+    places = [(p["gridPos"]["x"], p["gridPos"]["y"]) for p in panels]
+    assert len(places) == len(set(places))
+    for panel in panels:
+        grid = panel["gridPos"]
+        assert grid["x"] + grid["w"] <= 24, panel["title"]
+
+
+def test_the_call_latency_panel_shows_exemplars_that_link_to_traces() -> None:
+    """The worker writes exemplars labelled trace_id on this histogram's buckets
+    (streams/worker/metrics.py); Grafana shows them on a query with exemplar on, and links
+    them through the datasource's destination of that label."""
+    latency = [target for panel in dashboard_panels() for target in panel.get("targets", [])
+               if "toolformer_call_duration_seconds_bucket" in target.get("expr", "")]
+    assert latency
+    assert all(target.get("exemplar") is True for target in latency)
+    [source] = yaml_file(DATASOURCE)["datasources"]
+    destinations = source["jsonData"]["exemplarTraceIdDestinations"]
+    assert [d["name"] for d in destinations] == ["trace_id"]
+    assert all(d.get("url") or d.get("datasourceUid") for d in destinations)
+
+
+def test_prometheus_keeps_exemplars() -> None:
+    """Without the feature flag Prometheus drops the exemplars it scrapes."""
+    command = compose()["services"]["prometheus"]["command"]
+    assert "--enable-feature=exemplar-storage" in command
