@@ -41,6 +41,9 @@ from async_toolformer.streams.redis.result_cache import (
 __all__ = ["CachedCalls", "cached_outcome"]
 
 _FlightsBy = tuple[str, int]  # (call_id, claim lease)
+# Flights of claimed calls between open_many and their record (normally a run's length);
+# one whose call ended elsewhere (a batch that failed) is forgotten past this, its lease ends.
+_FLIGHTS_REMEMBERED = 50_000
 
 
 def cached_outcome(hit: CacheHit) -> CallOutcome:
@@ -94,6 +97,8 @@ class CachedCalls:
                 openings[i] = Reused(opening, cached_outcome(got))
             elif isinstance(got, Flight):
                 self._flights[(requests[i].call_id, opening.lease)] = got
+                if len(self._flights) > _FLIGHTS_REMEMBERED:
+                    del self._flights[next(iter(self._flights))]
             elif isinstance(got, Busy):
                 openings[i] = dataclasses.replace(opening, waits=True)
         await self.cache.finish(unused)
