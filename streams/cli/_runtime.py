@@ -7,6 +7,8 @@ import logging
 import os
 import re
 import signal
+import sys
+import threading
 from collections.abc import Coroutine
 from typing import Any, NoReturn, TypeVar
 
@@ -73,11 +75,35 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
         fail(_one_line(exc))
 
 
-def stop_on_signals(stop: asyncio.Event) -> None:
-    """Set ``stop`` on Ctrl-C and SIGTERM, so services shut down in order."""
+def stop_on_signals(stop: asyncio.Event, *, deadline_s: float | None = None) -> None:
+    """Set ``stop`` on Ctrl-C and SIGTERM, so services shut down in order.
+
+    With ``deadline_s``, the process exits anyway that long after the first
+    signal, and at once on a second: a shutdown that waits on a broker that is
+    gone (the final commit, the producer's flush) would otherwise never end. The
+    timer is a thread, so it fires even if the event loop is stuck.
+    """
     loop = asyncio.get_running_loop()
+
+    def on_signal() -> None:
+        if stop.is_set():
+            _exit_now("a second signal")
+        stop.set()
+        if deadline_s is not None:
+            timer = threading.Timer(deadline_s, _exit_now, args=(f"{deadline_s:g} s",))
+            timer.daemon = True
+            timer.start()
+
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, on_signal)
+
+
+def _exit_now(why: str) -> None:
+    """Leave without the rest of the shutdown; what was not committed is redelivered."""
+    sys.stderr.write(f"shutdown did not finish ({why}): exiting now; calls whose offsets "
+                     "were not committed are redelivered to another worker\n")
+    sys.stderr.flush()
+    os._exit(1)
 
 
 def settings_error(exc: ValidationError) -> str:

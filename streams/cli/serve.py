@@ -49,7 +49,7 @@ def worker(tools: ToolsOption = None, metrics_port: MetricsOption = None) -> Non
 
     async def main() -> None:
         stop = asyncio.Event()
-        stop_on_signals(stop)
+        stop_on_signals(stop, deadline_s=settings.shutdown_timeout_s)
         with traced_process("toolformer-worker", group=settings.group_id):  # OTEL_* variables
             await run_worker(settings, stop, llm=llm,
                              on_started=lambda w: _announce(settings, w))
@@ -64,7 +64,7 @@ def dev(tools: ToolsOption = None, metrics_port: MetricsOption = None) -> None:
 
     async def main() -> None:
         stop = asyncio.Event()
-        stop_on_signals(stop)
+        stop_on_signals(stop, deadline_s=requested.shutdown_timeout_s)
         async with DevStack(requested) as stack:
             settings = stack.settings
             shown_url = redact_url(stack.redis_url)  # a REDIS_URL may carry a password

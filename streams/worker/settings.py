@@ -101,6 +101,12 @@ class Settings(SecuritySettings):
     ledger: bool = Field(default=True, description="Guard calls with the execution ledger.")
     ledger_namespace: str = Field(default="default", description="A new one re-executes all.")
     lease_ms: int = Field(default=10_000, ge=100, description="Ledger lease, renewed while run.")
+    shutdown_timeout_s: float = Field(
+        default=30.0, gt=0, le=3600, allow_inf_nan=False,
+        description="After SIGTERM or Ctrl-C, how long the worker may take to stop (running "
+                    "calls get 10 s of it) before it exits anyway: a broker that is gone "
+                    "would hold the final commit and flush forever. A second signal exits "
+                    "at once. Uncommitted calls are redelivered.")
     ledger_linger_ms: float = Field(
         default=2.0, ge=0, description="Under load, how long a ledger request waits for others.")
     result_retention_s: int = Field(default=86_400, ge=1, description="How long results stay.")
