@@ -76,7 +76,24 @@ def timeline_view(timeline: SessionTimeline, width: int) -> list[RenderableType]
     view.append(f"{len(timeline.spans)} calls in {timeline.waves} waves, at most "
                   f"{timeline.max_parallel} at once; {republished} published more than once, "
                   f"{reemitted} answered more than once (re-emissions, deduplicated by call_id)")
+    if timeline.speculative:
+        view.extend(_speculative_view(timeline))
     return view
+
+
+def _speculative_view(timeline: SessionTimeline) -> list[RenderableType]:
+    """The calls run early on a prediction, and whether a call of the session used each."""
+    start = timeline.start
+    table = Table("tool", "arguments", "start ms", "ran ms", "status", "confidence", "used by",
+                  "saved ms", title="speculative calls (run early, results to the cache only)")
+    for run in timeline.speculative:
+        table.add_row(Text(run.tool), Text(run.arguments_digest[:12]),
+                      _ms_since(start, run.start), f"{run.duration_ms:.0f}", Text(run.status),
+                      f"{run.confidence:.2f}", Text(run.used_by or "unused"),
+                      f"{run.saved_ms:.0f}")
+    used = [run for run in timeline.speculative if run.used_by is not None]
+    return [table, f"{len(used)} of {len(timeline.speculative)} speculative calls used, "
+                   f"{sum(run.saved_ms for run in used):.0f} ms of tool time saved"]
 
 
 def _ms_since(start: datetime | None, moment: datetime | None) -> str:
@@ -95,6 +112,12 @@ def timeline_json(timeline: SessionTimeline) -> dict[str, Any]:
                    "status": s.status, "attempts": s.attempts, "worker_id": s.worker_id,
                    "published": s.published, "answered": s.answered,
                    "parallel_with": s.overlaps} for s in timeline.spans],
+        "speculative": [{"tool": s.tool, "arguments_digest": s.arguments_digest,
+                         "start": s.start.isoformat(), "end": s.end.isoformat(),
+                         "status": s.status, "confidence": s.confidence,
+                         "used": s.used_by is not None, "used_by": s.used_by,
+                         "saved_ms": s.saved_ms}
+                        for s in timeline.speculative],
     }
 
 

@@ -4,16 +4,18 @@ Pure. Each call becomes a :class:`CallSpan` (start, end, status, attempts,
 worker, how often it was published and answered); spans whose intervals overlap
 ran in parallel, and maximal runs of overlapping spans form *waves* (what an LLM
 asked for at once, give or take scheduling). Calls still without a result are
-listed as pending, outside any wave.
+listed as pending, outside any wave. Speculative runs the worker journaled for
+the session (``SpeculativeCallRan``) are listed beside the calls, each with
+whether the session used it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from async_toolformer.schemas import ToolCallCompleted, ToolCallRequested
+from async_toolformer.schemas import SpeculativeCallRan, ToolCallCompleted, ToolCallRequested
 
 PENDING = "pending"
 
@@ -48,6 +50,24 @@ class CallSpan:
 
 
 @dataclass(frozen=True, slots=True)
+class SpeculativeSpan:
+    """A call run early for the session on a prediction; ``used_by`` the call that used it."""
+
+    tool: str
+    arguments_digest: str
+    start: datetime
+    end: datetime
+    status: str
+    confidence: float
+    used_by: str | None
+    saved_ms: float
+
+    @property
+    def duration_ms(self) -> float:
+        return (self.end - self.start).total_seconds() * 1000
+
+
+@dataclass(frozen=True, slots=True)
 class SessionTimeline:
     """The session's spans by start time, and how many ran at once at most."""
 
@@ -55,6 +75,7 @@ class SessionTimeline:
     spans: list[CallSpan]
     max_parallel: int
     waves: int
+    speculative: list[SpeculativeSpan] = field(default_factory=list)
 
     @property
     def start(self) -> datetime | None:
@@ -67,7 +88,8 @@ class SessionTimeline:
 
 
 def build_timeline(session_id: str, calls: Iterable[ToolCallRequested],
-                   results: Iterable[ToolCallCompleted]) -> SessionTimeline:
+                   results: Iterable[ToolCallCompleted],
+                   speculative: Iterable[SpeculativeCallRan] = ()) -> SessionTimeline:
     """Fold the session's events (others are ignored) into its timeline."""
     spans: dict[str, CallSpan] = {}
     for call in calls:
@@ -94,7 +116,13 @@ def build_timeline(session_id: str, calls: Iterable[ToolCallRequested],
             span.status, span.attempts = result.status.value, result.attempts
             span.worker_id = result.worker_id
     ordered = sorted(spans.values(), key=lambda s: (s.start, s.call_id))
-    return SessionTimeline(session_id, ordered, *_mark_overlaps(ordered))
+    early = sorted((SpeculativeSpan(r.tool, r.arguments_digest, r.started_at,
+                                    r.started_at + timedelta(milliseconds=r.run_ms), r.status,
+                                    r.confidence,
+                                    r.call_id if r.used else None, r.saved_ms)
+                    for r in speculative if r.session_id == session_id),
+                   key=lambda s: (s.start, s.tool))
+    return SessionTimeline(session_id, ordered, *_mark_overlaps(ordered), speculative=early)
 
 
 def _mark_overlaps(spans: list[CallSpan]) -> tuple[int, int]:

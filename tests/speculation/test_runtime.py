@@ -27,6 +27,7 @@ from async_toolformer.agents.speculation.budget import SpeculationLimits
 from async_toolformer.agents.tools import ToolRegistry, tool
 from async_toolformer.schemas import (
     CallStatus,
+    CallTimings,
     SpeculativeCallRan,
     ToolCallCompleted,
     ToolCallRequested,
@@ -123,8 +124,8 @@ class Rig:
         self.runtime.on_result(ToolCallCompleted(
             call_id=uuid.uuid4().hex, session_id=self.session, tool=tool,
             status=CallStatus.OK, output={"any": 1}, worker_id="w",
-            timings={"requested_at": datetime.now(UTC), "received_at": datetime.now(UTC),
-                     "finished_at": datetime.now(UTC), "queue_ms": 0, "run_ms": 1}), "t1")
+            timings=CallTimings(requested_at=datetime.now(UTC), received_at=datetime.now(UTC),
+                                finished_at=datetime.now(UTC), queue_ms=0, run_ms=1)), "t1")
 
     def request(self, tool: str, **arguments: Any) -> ToolCallRequested:
         return ToolCallRequested(call_id=uuid.uuid4().hex, session_id=self.session, tool=tool,
@@ -143,7 +144,7 @@ class Rig:
     async def settled(self) -> None:
         """Until no speculative run is under way and decided runs are journaled."""
         async with asyncio.timeout(20):
-            while self.runtime.in_flight:
+            while self.runtime.in_flight:  # noqa: ASYNC110 - polling the runtime's count
                 await asyncio.sleep(0.01)
         await asyncio.sleep(0)
 
@@ -271,7 +272,7 @@ async def test_a_real_call_at_a_saturated_cap_is_not_delayed_by_a_speculative_ru
     rig.predictor.proposals = [Prediction("gated", {"token": token, "hold": True}, 0.9)]
     rig.result()
     async with asyncio.timeout(20):  # the run holds gated's only place, and never ends
-        while RUNS[f"gated:{token}:True"] == 0:
+        while RUNS[f"gated:{token}:True"] == 0:  # noqa: ASYNC110 - the tool's own count
             await asyncio.sleep(0.01)
     assert rig.runtime.in_flight == 1
 
@@ -301,7 +302,7 @@ async def test_session_end_cancels_its_runs_and_ends_their_flights(rig: Rig) -> 
     rig.runtime.on_turn_started(rig.session, "t1", 0)
     rig.result()
     async with asyncio.timeout(20):
-        while RUNS[f"gated:{token}-free:True"] == 0 or rig.runtime.in_flight != 1:
+        while RUNS[f"gated:{token}-free:True"] == 0 or rig.runtime.in_flight != 1:  # noqa: ASYNC110
             await asyncio.sleep(0.01)
 
     rig.runtime.on_session_end(rig.session)
@@ -344,7 +345,7 @@ async def test_a_turn_that_did_not_ask_for_a_run_wastes_it(rig: Rig) -> None:
 
 def _samples(metrics: SpeculationMetrics, name: str) -> dict[tuple[str, ...], float]:
     """The current values of metric ``name`` by label values."""
-    found: dict[tuple[str, ...], float] = Counter()
+    found: dict[tuple[str, ...], float] = {}
     for family in (metrics.refused, metrics.preempted, metrics.wasted_ms):
         for metric in family.collect():
             for sample in metric.samples:
