@@ -25,6 +25,7 @@ from async_toolformer.streams.cli.fakellm import fake_llm
 from async_toolformer.streams.cli.limits import limits_app
 from async_toolformer.streams.cli.policy import policy_app
 from async_toolformer.streams.cli.schemas_cmd import schemas_app
+from async_toolformer.streams.cli.speculation import speculation_app
 
 app = typer.Typer(
     name="toolformer",
@@ -51,6 +52,7 @@ app.add_typer(schemas_app, name="schemas")
 app.add_typer(bench_app, name="bench")
 app.add_typer(limits_app, name="limits")
 app.add_typer(policy_app, name="policy")
+app.add_typer(speculation_app, name="speculation")
 app.command("fake-llm")(fake_llm)
 app.command()(ask)
 app.command()(replay_cmd.replay)
