@@ -121,9 +121,17 @@ def messaging_attributes(operation: str, topic: str, partition: int | None = Non
     return attributes
 
 
+def _sampled(span: Span) -> bool:
+    """Whether spans under ``span`` are recorded (its trace was sampled)."""
+    return bool(span.get_span_context().trace_flags.sampled)
+
+
 def bind_span(span: Span | None) -> object | None:
-    """Make ``span`` current in this task (its log lines carry its ids); undo with unbind_span."""
-    if span is None:
+    """Make ``span`` current in this task (its log lines carry its ids); undo with unbind_span.
+
+    A span that is not recording (not sampled) is left out: nothing would go under it.
+    """
+    if span is None or not _sampled(span):
         return None
     return otel_context.attach(trace.set_span_in_context(span))
 
@@ -143,7 +151,7 @@ def spans_between(name: str, parents: Sequence[Span | None], start_ns: int,
     end_ns = time.time_ns()
     tracer = TRACING.tracer
     for parent in parents:
-        if parent is None:
+        if parent is None or not _sampled(parent):
             continue
         span = tracer.start_span(name, context=trace.set_span_in_context(parent),
                                  start_time=start_ns, attributes=attributes)
@@ -151,8 +159,9 @@ def spans_between(name: str, parents: Sequence[Span | None], start_ns: int,
 
 
 def attempt_started(tool: str, attempt: int) -> Span | None:
-    """A span for one attempt of a tool, under the current span (the call's); None when off."""
-    if not TRACING.on:
+    """A span for one attempt of a tool, under the current span (the call's); None when off
+    or when the call is not sampled."""
+    if not TRACING.on or not _sampled(trace.get_current_span()):
         return None
     return TRACING.tracer.start_span(
         f"execute_tool {tool}", kind=SpanKind.INTERNAL,
@@ -218,6 +227,8 @@ class CallSpans:
         parent = self._spans.pop(call_id, None)
         if parent is None:
             return None
+        if not _sampled(parent):  # not sampled: pass the decision on, make no span
+            return headers_for(parent), [parent]
         send = TRACING.tracer.start_span(
             f"send {topic}", context=trace.set_span_in_context(parent), kind=SpanKind.PRODUCER,
             attributes=messaging_attributes("send", topic))

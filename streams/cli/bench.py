@@ -26,9 +26,21 @@ def pipeline(
     as_json: JsonFlag = False,
     calls: Annotated[int, typer.Option(help="Echo calls for the throughput run.")] = 20_000,
     concurrent: Annotated[int, typer.Option(help="1-second calls submitted at once.")] = 20_000,
+    tracing: Annotated[bool, typer.Option(
+        "--tracing", help="Instead: the worker with traces off, on at ratio 0 and on sampling "
+                          "every call, in interleaved rounds (--calls each).")] = False,
+    rounds: Annotated[int, typer.Option(min=1, help="Rounds of each side (--tracing).")] = 5,
 ) -> None:
     """Throughput and latency of echo calls and a burst of concurrent sleeps, vs plain aiokafka."""
     from async_toolformer.streams.devtools.bench.pipeline import bench_pipeline
+
+    if tracing:
+        from async_toolformer.streams.devtools.bench.tracing_cost import bench_tracing
+
+        with console.status("benchmarking the worker with traces off and on ..."):
+            traced = run(bench_tracing(Settings(), calls=calls, rounds=rounds))
+        print_report(traced, as_json=as_json)
+        return
 
     with console.status("benchmarking the pipeline (about two minutes) ...", ):
         report = run(bench_pipeline(Settings(), throughput_calls=calls,

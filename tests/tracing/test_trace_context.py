@@ -85,3 +85,32 @@ def test_the_endpoint_is_shown_without_credentials(caplog: pytest.LogCaptureFixt
     finally:
         setup.close()
     assert not TRACING.on
+
+
+def test_an_unsampled_call_passes_its_decision_on_and_records_nothing() -> None:
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+    from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
+
+    from async_toolformer.agents.tracing import bind_span, spans_between
+    from async_toolformer.streams.tracing import tracing_with
+
+    class Record:
+        topic, partition, offset, headers = "calls", 0, 7, None
+
+    exporter = InMemorySpanExporter()
+    setup = tracing_with(SimpleSpanProcessor(exporter), service_name="t", sampler=ALWAYS_OFF)
+    try:
+        spans = CallSpans()
+        span = spans.received(Record())
+        spans.hold("c1", "echo", span)
+        assert bind_span(span) is None
+        spans_between("admit", [span], 0)
+        sending = spans.publishing("c1", "results")
+        assert sending is not None
+        [(name, value)] = sending[0]
+        assert name == "traceparent"
+        assert int(value[-2:], 16) & 1 == 0  # the sampled flag is off, downstream too
+    finally:
+        setup.close()
+    assert exporter.get_finished_spans() == ()
