@@ -114,3 +114,19 @@ def test_an_unsampled_call_passes_its_decision_on_and_records_nothing() -> None:
     finally:
         setup.close()
     assert exporter.get_finished_spans() == ()
+
+
+def test_agents_use_only_the_opentelemetry_api() -> None:
+    """The SDK and exporters are set up in streams/tracing; agents/ stays free of them."""
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2] / "agents"
+    found = []
+    for path in root.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            found += [(path.name, n) for n in names
+                      if n.startswith(("opentelemetry.sdk", "opentelemetry.exporter"))]
+    assert found == []
