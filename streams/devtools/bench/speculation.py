@@ -7,7 +7,8 @@
 - ``session_p50_ms_with`` / ``session_p50_ms_without``: real sessions through the
   real pipeline, a speculating worker against a plain one, same held-out sessions,
   same scripted model (:mod:`.speculation_sessions`); ``live_*`` are the speculating
-  worker's own counters over those sessions.
+  worker's own counters over those sessions; ``session_p50_reduction_ceiling`` is
+  what perfect speculation could reach on the same sessions, overheads aside.
 - ``plan_speedup`` and ``cache_hit_p50_ratio``: the plans' and the result cache's
   own measurements, run on the same stack; a figure whose module is not there says so
   in ``missing``.
@@ -21,7 +22,11 @@ import statistics
 from typing import Any
 
 from async_toolformer.agents.speculation import PredictorSettings, TransitionPredictor
-from async_toolformer.streams.devtools.bench.speculation_offline import simulate, train
+from async_toolformer.streams.devtools.bench.speculation_offline import (
+    reduction_ceiling,
+    simulate,
+    train,
+)
 from async_toolformer.streams.devtools.bench.speculation_sessions import measure_sessions
 from async_toolformer.streams.devtools.bench.speculation_workload import generate
 from async_toolformer.streams.devtools.stack import DevStack
@@ -49,10 +54,10 @@ async def bench_speculation(settings: Settings, *, seed: int = 7, sessions: int 
                     "wasted_ms": offline.wasted_ms, "sessions": sessions,
                     "thresholds": predictor.thresholds("bench")}}
     missing: list[str] = []
+    held_out = generate(seed + 3, live_sessions, prefix="liveheld")
     async with DevStack(settings) as stack:
         live = await measure_sessions(
-            stack.settings, generate(seed + 2, live_sessions, prefix="live"),
-            generate(seed + 3, live_sessions, prefix="liveheld"),
+            stack.settings, generate(seed + 2, live_sessions, prefix="live"), held_out,
             turn_latency_ms=turn_latency_ms, concurrency=concurrency)
         with_ms, without_ms = live.p50_with, live.p50_without
         counters = live.counters
@@ -62,6 +67,8 @@ async def bench_speculation(settings: Settings, *, seed: int = 7, sessions: int 
             "session_p50_ms_with": round(with_ms, 1),
             "session_p50_ms_without": round(without_ms, 1),
             "session_p50_reduction": round(1 - with_ms / without_ms, 3),
+            "session_p50_reduction_ceiling": round(
+                reduction_ceiling(held_out, turn_latency_ms), 3),
             "session_range_ms_with": _range(live.with_ms),
             "session_range_ms_without": _range(live.without_ms),
             "session_p90_ms_with": _p90(live.with_ms),

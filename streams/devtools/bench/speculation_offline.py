@@ -10,6 +10,7 @@ is the workload's own durations; no services are involved.
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -111,3 +112,29 @@ def _play_turn(predictor: Predictor, session: WorkSession, index: int, turn: lis
     for call in turn:
         predictor.observe_result(session.tenant, session.session_id, call.call_id, call.tool,
                                  status="ok", value=output_of(call.tool, call.arguments))
+
+
+def reduction_ceiling(sessions: Iterable[WorkSession], turn_latency_ms: float) -> float:
+    """The session p50 reduction perfect speculation could reach on ``sessions``.
+
+    A session waits, per turn, for the model and then for its slowest call, then for
+    the model's answer. A speculative run starts when the previous turn's results are
+    in, so at best it hides, in every turn after the first, the model's time or its
+    slowest read-only call, whichever is shorter. Pipeline overheads are left out (they
+    only lower the real figure), so this is an upper bound to read the measured one by.
+    """
+    plain: list[float] = []
+    ideal: list[float] = []
+    for session in sessions:
+        waited = turn_latency_ms * (len(session.turns) + 1)
+        hidden = 0.0
+        for index, turn in enumerate(session.turns):
+            waited += max(c.duration_ms for c in turn)
+            ready = [c.duration_ms for c in turn if c.tool in READ_ONLY]
+            if index > 0 and ready and len(ready) == len(turn):
+                hidden += min(max(ready), turn_latency_ms)
+        plain.append(waited)
+        ideal.append(waited - hidden)
+    if not plain:
+        return 0.0
+    return 1 - statistics.median(ideal) / statistics.median(plain)

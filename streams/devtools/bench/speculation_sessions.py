@@ -35,7 +35,7 @@ from async_toolformer.streams.worker.run import RunningWorker, run_worker
 from async_toolformer.streams.worker.settings import Settings
 
 TOOLS = ("search", "fetch", "summarise", "lookup_customer", "get_orders", "get_shipment",
-         "weather", "convert", "stock_quote", "word_of_day")
+         "weather", "convert", "stock_quote", "word_of_day", "save_note")
 
 
 @dataclass(frozen=True, slots=True)

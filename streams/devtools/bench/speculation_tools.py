@@ -1,6 +1,6 @@
 """The speculation benchmark's tools: they sleep their workload duration and return its output.
 
-Every tool but ``summarise`` is read-only and idempotent with a cache lifetime, so
+Every tool but ``save_note`` is read-only and idempotent with a cache lifetime, so
 the worker may run it speculatively; outputs and durations are the workload's
 pure functions of the arguments, so a scripted model can quote them in advance.
 """
@@ -26,7 +26,7 @@ async def _run(name: str, arguments: dict[str, Any]) -> Any:
 
 
 def bench_tools() -> ToolRegistry:
-    """A registry of the workload's ten tools."""
+    """A registry of the workload's eleven tools."""
     registry = ToolRegistry()
 
     def declare(fn: Any) -> None:
@@ -43,7 +43,7 @@ def bench_tools() -> ToolRegistry:
         return await _run("fetch", {"url": url})
 
     async def summarise(topic: str) -> Any:
-        """Summarise what was read (not read-only: it writes a report)."""
+        """Summarise what was read on a topic."""
         return await _run("summarise", {"topic": topic})
 
     async def lookup_customer(email: str) -> Any:
@@ -74,7 +74,11 @@ def bench_tools() -> ToolRegistry:
         """The word of a day of the year."""
         return await _run("word_of_day", {"day": day})
 
+    async def save_note(text: str) -> Any:
+        """Save a note (it writes: not read-only)."""
+        return await _run("save_note", {"text": text})
+
     for fn in (search, fetch, summarise, lookup_customer, get_orders, get_shipment, weather,
-               convert, stock_quote, word_of_day):
+               convert, stock_quote, word_of_day, save_note):
         declare(fn)
     return registry

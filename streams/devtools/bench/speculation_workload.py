@@ -8,11 +8,13 @@ Three kinds of session, mixed by one ``random.Random(seed)``:
   customer's id, then ``get_shipment(order_id)`` of the latest order (sometimes
   the one before);
 - noise: calls of unrelated tools with random arguments, in sessions of their own
-  and as extra turns inside the other two.
+  and as extra turns inside the other two; one of them, ``save_note``, writes, so
+  it is not read-only and never runs speculatively.
 
 A tool's output is a pure function of its name and arguments (:func:`output_of`),
 so the benchmark's tools and a scripted model can agree on every value without
-talking to each other. ``summarise`` is the one tool that is not read-only.
+talking to each other. Tool times are of the order of a model turn (a few hundred
+ms), where speculation has something to hide.
 """
 
 from __future__ import annotations
@@ -23,13 +25,13 @@ from dataclasses import dataclass
 from typing import Any
 
 TOOL_MS: dict[str, int] = {
-    "search": 250, "fetch": 350, "summarise": 300,
-    "lookup_customer": 200, "get_orders": 250, "get_shipment": 300,
-    "weather": 150, "convert": 100, "stock_quote": 150, "word_of_day": 100,
+    "search": 300, "fetch": 450, "summarise": 400,
+    "lookup_customer": 300, "get_orders": 400, "get_shipment": 400,
+    "weather": 150, "convert": 100, "stock_quote": 150, "word_of_day": 100, "save_note": 150,
 }
 """Mean run time of each tool (a call varies by up to 20% around it)."""
-READ_ONLY = frozenset(TOOL_MS) - {"summarise"}
-NOISE_TOOLS = ("weather", "convert", "stock_quote", "word_of_day")
+READ_ONLY = frozenset(TOOL_MS) - {"save_note"}
+NOISE_TOOLS = ("weather", "convert", "stock_quote", "word_of_day", "save_note")
 _WORDS = ("kafka", "redis", "latency", "agents", "tools", "cache", "stream", "ledger",
           "python", "faust", "quorum", "paxos", "raft", "vector", "index", "shard")
 _CITIES = ("Paris", "Lima", "Oslo", "Osaka", "Accra", "Quito", "Perth", "Kyiv")
@@ -141,6 +143,8 @@ def _noise_call(rng: random.Random) -> tuple[str, dict[str, Any]]:
         return tool, {"amount": rng.randrange(1, 1_000), "currency": rng.choice(("EUR", "JPY"))}
     if tool == "stock_quote":
         return tool, {"symbol": "".join(rng.choices("ABCDEFGHIJKLMNOP", k=3))}
+    if tool == "save_note":
+        return tool, {"text": " ".join(rng.sample(_WORDS, 2))}
     return tool, {"day": rng.randrange(1, 366)}
 
 
