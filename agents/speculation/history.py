@@ -87,10 +87,10 @@ def feed(predictor: Predictor, calls: Iterable[ToolCallRequested],
                                        call.arguments, turn=label)
                 report.calls += 1
             for call in turn:
-                result = mine.get(call.call_id)
-                if result is not None:
-                    predictor.observe_result(tenant, session_id, call.call_id, result.tool,
-                                             status=result.status.value, value=result.output)
+                answer = mine.get(call.call_id)
+                if answer is not None:
+                    predictor.observe_result(tenant, session_id, call.call_id, answer.tool,
+                                             status=answer.status.value, value=answer.output)
                     report.results += 1
         if end_sessions:
             predictor.end_session(tenant, session_id)

@@ -50,7 +50,7 @@ def test_hostile_sessions_leave_every_table_capped() -> None:
         tenant, sid = f"tenant{n % 7}", f"s{n}"
         for turn in range(12):
             tool = f"tool{(n * 7 + turn) % 30}"
-            args = {f"a{i}": f"v{n}-{turn}-{i}" for i in range(20)}
+            args: dict[str, Any] = {f"a{i}": f"v{n}-{turn}-{i}" for i in range(20)}
             args["list"] = list(range(1000))
             p.observe_call(tenant, sid, f"c{turn}", tool, args, turn=str(turn))
             p.observe_result(tenant, sid, f"c{turn}", tool, status="ok", value=big)

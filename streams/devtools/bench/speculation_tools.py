@@ -31,8 +31,8 @@ def bench_tools() -> ToolRegistry:
 
     def declare(fn: Any) -> None:
         cacheable = fn.__name__ in READ_ONLY
-        tool(fn, registry=registry, read_only=cacheable, idempotent=cacheable,
-             cache_ttl_s=CACHE_TTL_S if cacheable else None)
+        tool(registry=registry, read_only=cacheable, idempotent=cacheable,
+             cache_ttl_s=CACHE_TTL_S if cacheable else None)(fn)
 
     async def search(query: str) -> Any:
         """Search the docs."""
