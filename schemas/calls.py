@@ -43,6 +43,11 @@ class ToolCallRequested(Event):
     tenant: Identifier = DEFAULT_TENANT
     requested_at: datetime = Field(default_factory=utc_now)
     metadata: dict[str, str] = Field(default_factory=dict)
+    depends_on: list[Identifier] = Field(
+        default_factory=list, max_length=32,
+        description="Calls of the same session whose results this call waits for; its "
+                    'arguments may take values from them with {"$ref": call_id, "path": '
+                    '"results[0].url"} objects (docs/plans.md).')
     cache: Literal["use", "bypass"] = Field(
         default="use",
         description="use: a tool that declares cache_ttl_s may answer from a fresh result of "

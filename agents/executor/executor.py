@@ -55,6 +55,7 @@ from ..log_context import bind_call, unbind
 from ..tools import ToolSpec
 from ..tracing import CALLS, TRACING, bind_span, unbind_span
 from .cancellations import CancellationBook
+from .dependencies import InputBoard, RecordedInputs, prepare_arguments
 from .guarding import (
     Answered,
     AnswerRecording,
@@ -139,6 +140,7 @@ class CallExecutor:
         thread_workers: int = 32,
         limits: CallLimits | None = None,
         max_timeout_s: float = 300.0,
+        recorded_inputs: RecordedInputs | None = None,
     ) -> None:
         self._worker_id = worker_id
         self._sink = sink
@@ -158,6 +160,7 @@ class CallExecutor:
         self._batches: set[asyncio.Task[None]] = set()  # batches, and finishes of held calls
         self._finishing: list[_Finished] = []
         self.cancellations = CancellationBook()
+        self.inputs = InputBoard(recorded_inputs)  # results dependent calls wait for
         self.stats = ExecutorStats()
         self.on_queue_wait: Callable[[str, float], None] | None = None
         # Told a tool's cap is full as a real call queues there: speculation yields its place.
@@ -222,7 +225,8 @@ class CallExecutor:
         for index, admission in enumerate(admissions):
             call_id = admission.request.call_id
             if (call_id in self._running or call_id in self._opening
-                    or admission.spec.name in self._tool_slots):
+                    or admission.spec.name in self._tool_slots
+                    or admission.request.depends_on):  # waits for its inputs in a task
                 alone = self.submit(admission.request, admission.spec, admission.arguments,
                                     received_at=received_at)
                 if on_end is not None:
@@ -361,7 +365,13 @@ class CallExecutor:
             try:
                 if rest is not None:
                     return await rest
-                return await run_tool(spec, arguments, timeout_s=timeout_s,
+                ready: dict[str, Any] | CallOutcome = arguments
+                if request.depends_on:  # wait for the inputs, then put their values in
+                    ready = await prepare_arguments(self.inputs, request, spec, arguments,
+                                                    timeout_s=timeout_s, limits=self._limits)
+                    if isinstance(ready, CallOutcome):
+                        return ready
+                return await run_tool(spec, ready, timeout_s=timeout_s,
                                       threads=self._threads)
             except asyncio.CancelledError:
                 reason = self._cancel_reason(request)
@@ -682,6 +692,8 @@ class CallExecutor:
         return seal
 
     def _count(self, result: Sealed) -> None:
+        if self.inputs.wants(result.session_id):  # a call of its session waits for inputs
+            self.inputs.post(result.event)
         self.stats.finished += 1
         self.stats.by_status[result.status] = self.stats.by_status.get(result.status, 0) + 1
 

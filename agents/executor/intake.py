@@ -10,6 +10,9 @@ one that did not leaves the refusal without it, so the record becomes a dead
 letter only. Arguments are bounded in depth and number of values
 (:class:`CallLimits`) before any tool sees them. A call its tenant's policy
 does not allow is refused ``forbidden`` before its arguments are looked at.
+A call with ``depends_on`` has its references checked here (grammar, bounds,
+each naming a listed input, no self-dependency) and, if it has any, its
+arguments validated only once they are resolved (:mod:`.dependencies`).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from async_toolformer.schemas import (
 )
 
 from ..exceptions import InvalidArgumentsError, UnknownToolError
+from ..plans import PlanError, check_dependencies
 from ..policy import Policy
 from ..tools import ToolRegistry, ToolSpec
 from .limits import CallLimits, clip, shape_problem, usable_id
@@ -96,11 +100,26 @@ def admit(raw: bytes | None, key: bytes | None, registry: ToolRegistry, *,
     if problem is not None:
         return _refused(DeadLetterReason.INVALID_ARGUMENTS, f"{spec.name}: arguments: {problem}",
                         request)
+    dependent = _dependent(request, spec) if request.depends_on else None
+    if dependent is not None:
+        return dependent
     try:
         arguments = spec.validate(request.arguments)
     except InvalidArgumentsError as exc:
         return _refused(DeadLetterReason.INVALID_ARGUMENTS, f"{spec.name}: {exc}", request)
     return Admission(request, spec, arguments)
+
+
+def _dependent(request: ToolCallRequested, spec: ToolSpec) -> Admission | Refusal | None:
+    """A call with inputs: refused for bad references; admitted unvalidated if it has any
+    (its arguments are validated once resolved); None to validate them now."""
+    try:
+        if check_dependencies(request.call_id, request.depends_on, request.arguments):
+            return Admission(request, spec, request.arguments)
+    except PlanError as exc:
+        return _refused(DeadLetterReason.INVALID_ARGUMENTS, f"{spec.name}: depends_on: {exc}",
+                        request)
+    return None
 
 
 def _refused(reason: DeadLetterReason, error: str, request: ToolCallRequested) -> Refusal:

@@ -35,6 +35,7 @@ from async_toolformer.streams.kafka.topics import TopicCatalogue, ensure_topics
 from async_toolformer.streams.redis.cancellation_store import RedisCancellationStore
 from async_toolformer.streams.redis.parts import RedisParts, open_redis_parts
 from async_toolformer.streams.redis.ratelimit.metrics import LimiterMetrics
+from async_toolformer.streams.redis.recorded_inputs import LedgerInputs
 from async_toolformer.streams.redis.result_cache_setup import attach_result_cache
 from async_toolformer.streams.worker.heap import settle_heap, young_threshold
 from async_toolformer.streams.worker.liveness import LoopLagMonitor
@@ -108,6 +109,7 @@ async def run_worker(
         max_in_flight=settings.max_in_flight,
         tool_concurrency=settings.tool_concurrency, default_timeout_s=settings.default_timeout_s,
         guard=redis_parts.guard, limits=limits, max_timeout_s=settings.max_timeout_s,
+        recorded_inputs=LedgerInputs(redis_parts.ledger) if redis_parts.ledger else None,
     )
     executor.on_queue_wait = observer.queue_wait
     observer.watch_in_flight(lambda: executor.stats.in_flight)
