@@ -25,6 +25,10 @@ SourceKey = ArgSource | ResultSource | ConstSource
 ARG = "arg"
 RESULT = "result"
 CONST = "const"
+BRIDGE = "~"
+"""Prefix of a bridging anchor: ``~search`` is "search, two turns back, over a weak turn"."""
+WEAK_BELOW = 0.5
+"""A turn is weak when none of its tools has a successor at least this likely."""
 
 
 @dataclass(slots=True)
@@ -67,6 +71,19 @@ class TenantModel:
         for tool in tools:
             if self.knows(tool):
                 self.anchors[tool] = self.anchors.get(tool, 0) + 1
+
+    def weak(self, tools: list[str]) -> bool:
+        """Whether a turn that called ``tools`` says little about the next turn: each tool
+        has been seen ``min_support`` times, and none has a successor in at least
+        ``WEAK_BELOW`` of its turns (a tool seen less is not known to be weak)."""
+        for tool in tools:
+            total = self.anchors.get(tool, 0)
+            if total < self.settings.min_support:
+                return False
+            for stats in self.follow.get(tool, {}).values():
+                if stats.turns / total >= WEAK_BELOW:
+                    return False
+        return True
 
     def stats(self, anchor: str, tool: str, *, create: bool) -> NextStats | None:
         """The stats of ``anchor -> tool``; created if asked and the caps allow."""

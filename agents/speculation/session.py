@@ -47,6 +47,8 @@ class SessionState:
     """Tools the current turn has called, in order of first call."""
     anchors: list[str] = field(default_factory=list)
     """Tools the previous turn called: what the current turn's calls are learned to follow."""
+    bridge: list[str] = field(default_factory=list)
+    """``~tool`` for the tools of the turn before the previous one, if the previous was weak."""
     result_since_call: bool = False
     index: dict[ScalarKey, list[tuple[Hashable, int | None]]] | None = None
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .model import ARG, CONST, RESULT, NextStats, SourceKey, SourceStats, TenantModel
+from .model import ARG, BRIDGE, CONST, RESULT, NextStats, SourceKey, SourceStats, TenantModel
 from .protocol import PredictorSettings
 from .values import is_name, parse, scalar_key
 
@@ -53,7 +53,7 @@ def load(data: object, settings: PredictorSettings) -> tuple[TenantModel, dict[s
     if len(anchors) > settings.max_tools:
         raise ValueError(f"anchors: more than max_tools ({settings.max_tools}) tools")
     for tool, count in anchors.items():
-        model.anchors[_name(tool, "anchors")] = _count(count, f"anchors.{tool}")
+        model.anchors[_anchor(tool, "anchors")] = _count(count, f"anchors.{tool}")
     for anchor, row in _mapping(root.get("follow"), "follow").items():
         for tool, raw in _mapping(row, f"follow.{anchor}").items():
             where = f"follow.{anchor}.{tool}"
@@ -133,6 +133,13 @@ def _name(value: object, where: str) -> str:
     if not is_name(value):
         raise ValueError(f"{where}: {str(value)[:80]!r} is not a tool or argument name")
     return str(value)
+
+
+def _anchor(value: object, where: str) -> str:
+    """A tool name, or a bridging anchor (``~`` and a tool name)."""
+    if isinstance(value, str) and value.startswith(BRIDGE):
+        return BRIDGE + _name(value[len(BRIDGE):], where)
+    return _name(value, where)
 
 
 def _count(value: object, where: str) -> int:

@@ -4,7 +4,8 @@ After each turn, every tool the turn called is an *anchor*; each tool the next t
 calls is counted as following it, and each of that call's arguments is matched
 against the session's earlier calls and results to count where its value came
 from (:mod:`.model`). To predict, the anchors of the session's latest turn propose
-the tools that usually follow them, with arguments resolved from this session's own
+the tools that usually follow them (and, after a weak turn, the anchors of the turn
+before it, see :func:`_bridge`), with arguments resolved from this session's own
 calls and results; confidence is the empirical probability of the tool times that of
 each argument's source, and a prediction is returned when it reaches the adaptive
 threshold of its (tenant, tool).
@@ -16,7 +17,7 @@ from collections import OrderedDict
 from collections.abc import Hashable, Mapping
 from typing import Any
 
-from .model import ARG, CONST, RESULT, NextStats, SourceKey, TenantModel, best_source
+from .model import ARG, BRIDGE, CONST, RESULT, NextStats, SourceKey, TenantModel, best_source
 from .protocol import Prediction, PredictorSettings
 from .session import CallSeen, SessionState, signature_of
 from .threshold import AdaptiveThreshold
@@ -59,7 +60,7 @@ class TransitionPredictor:
             state.turn_tools.append(tool)
         explained = {name: [*self._candidates(state, value), ((CONST, value), None)]
                      for name, value in scalars.items()}
-        for anchor in state.anchors:
+        for anchor in [*state.anchors, *state.bridge]:
             stats = model.stats(anchor, tool, create=True)
             if stats is not None:
                 model.learn_call(stats, first_in_turn, explained)
@@ -80,7 +81,8 @@ class TransitionPredictor:
     def end_session(self, tenant: str, session_id: str) -> None:
         state = self._sessions.pop((tenant, session_id), None)
         if state is not None and state.calls:
-            self.model(tenant).turn_completed(state.turn_tools)
+            model = self.model(tenant)
+            model.turn_completed([*state.turn_tools, *_bridge(model, state)])
 
     def predict(self, tenant: str, session_id: str) -> list[Prediction]:
         state = self._sessions.get((tenant, session_id))
@@ -88,7 +90,7 @@ class TransitionPredictor:
         if state is None or model is None or not state.calls:
             return []
         best: dict[Hashable, Prediction] = {}
-        for anchor in state.turn_tools:
+        for anchor in [*state.turn_tools, *_bridge(model, state)]:
             total = model.anchors.get(anchor, 0)
             for tool, stats in model.follow.get(anchor, {}).items():
                 if stats.turns < self.settings.min_support or total <= 0:
@@ -186,8 +188,11 @@ class TransitionPredictor:
         return found
 
     def _next_turn(self, model: TenantModel, state: SessionState, label: str | None) -> None:
+        bridge: list[str] = []
         if state.calls:
-            model.turn_completed(state.turn_tools)
+            bridge = _bridge(model, state)
+            model.turn_completed([*state.turn_tools, *bridge])
+        state.bridge = bridge
         state.anchors = list(state.turn_tools)
         state.turn_tools = []
         state.turn += 1
@@ -265,6 +270,19 @@ class TransitionPredictor:
                 found = call.leaves.get(path)
                 return found[1] if found is not None else None
         return None
+
+
+def _bridge(model: TenantModel, state: SessionState) -> list[str]:
+    """Anchors over the latest turn, if it was weak: ``~tool`` for each tool of the one before.
+
+    A weak turn (see :meth:`TenantModel.weak`; an unrelated call, typically) says
+    little about what comes next, so the turn before it speaks too, through
+    transitions learned over weak turns only: what followed, one turn later, a
+    turn that called ``tool`` when the turn in between was weak.
+    """
+    if not state.anchors or not model.weak(state.turn_tools):
+        return []
+    return [BRIDGE + tool for tool in state.anchors]
 
 
 def _index(state: SessionState, max_fanout: int

@@ -130,6 +130,40 @@ def test_turns_without_labels_split_at_results() -> None:
     assert dump(labelled.model(T)) == dump(unlabelled.model(T))
 
 
+def test_an_unrelated_turn_is_bridged_by_the_turn_before_it() -> None:
+    p = TransitionPredictor()
+    for n in range(8):  # the weather is unrelated: anything may follow it
+        p.observe_call(T, f"w{n}", "w", "weather", {"x": n}, turn="1")
+        p.observe_result(T, f"w{n}", "w", "weather", status="ok", value={"temp": n})
+        p.observe_call(T, f"w{n}", "o", f"other{n}", {}, turn="2")
+        p.end_session(T, f"w{n}")
+    for n in range(20):
+        if n % 4:
+            _research(p, n)
+            continue
+        sid = f"noisy{n}"  # search, then an unrelated call, then the fetches
+        p.observe_call(T, sid, "s", "search", {"query": f"q{n}"}, turn="1")
+        p.observe_result(T, sid, "s", "search", status="ok",
+                         value={"results": [{"url": f"https://x/{n}/{i}"} for i in range(5)]})
+        p.observe_call(T, sid, "w", "weather", {"x": n}, turn="2")
+        p.observe_result(T, sid, "w", "weather", status="ok", value={"temp": n})
+        for i in range(3):
+            p.observe_call(T, sid, f"f{i}", "fetch", {"url": f"https://x/{n}/{i}"}, turn="3")
+        p.end_session(T, sid)
+    p.observe_call(T, "live", "s", "search", {"query": "k"}, turn="1")
+    p.observe_result(T, "live", "s", "search", status="ok",
+                     value={"results": [{"url": f"u{i}"} for i in range(5)]})
+    p.observe_call(T, "live", "w", "weather", {"x": 99}, turn="2")
+    p.observe_result(T, "live", "w", "weather", status="ok", value={"temp": 1})
+
+    found = p.predict(T, "live")
+
+    assert [x.arguments["url"] for x in found] == ["u0", "u1", "u2"]
+    assert all(x.source.startswith("~search->fetch") for x in found)
+    # only weak turns are bridged: never the fetches between search and summarise
+    assert "summarise" not in dump(p.model(T))["follow"]["~search"]
+
+
 def test_failed_results_are_no_source() -> None:
     p = TransitionPredictor()
     for n in range(5):
