@@ -193,22 +193,30 @@ class CallSpans:
     def received(self, record: Any) -> Span:
         """Start the span of a consumed ``calls`` record, under the trace its headers carry."""
         parent = context_from_headers(record_headers(record))
-        return TRACING.tracer.start_span(
+        span = TRACING.tracer.start_span(
             f"process {record.topic}", context=parent if parent is not None else Context(),
-            kind=SpanKind.CONSUMER,
-            attributes=messaging_attributes("process", record.topic, record.partition,
-                                            record.offset))
+            kind=SpanKind.CONSUMER)
+        if span.is_recording():  # an unsampled call costs no attributes
+            span.set_attributes(messaging_attributes("process", record.topic, record.partition,
+                                                     record.offset))
+        return span
 
     def hold(self, call_id: str | None, tool: str | None, span: Span) -> None:
         """Keep ``span`` until the result of ``call_id`` is published; end it if nameless."""
         if call_id is None:
             span.end()
             return
+        if not span.is_recording():
+            self._keep(call_id, span)
+            return
         span.set_attribute("gen_ai.operation.name", "execute_tool")
         span.set_attribute("gen_ai.tool.call.id", call_id)
         if tool is not None:
             span.set_attribute("gen_ai.tool.name", tool)
             span.update_name(f"execute_tool {tool}")
+        self._keep(call_id, span)
+
+    def _keep(self, call_id: str, span: Span) -> None:
         if call_id in self._spans:  # a redelivered duplicate: the first one's span stays
             span.set_attribute("toolformer.duplicate", True)
             span.end()

@@ -65,10 +65,14 @@ class ResultPublisher:
     publisher: EventPublisher
     topic: str
     observer: ExecutorObserver
+    headed: bool = field(init=False, default=False)  # sends headers: traced results can go
+
+    def __post_init__(self) -> None:  # asked once: isinstance of a protocol takes microseconds
+        object.__setattr__(self, "headed", isinstance(self.publisher, HeaderPublisher))
 
     async def __call__(self, sealed: Sealed) -> None:
-        if TRACING.on and isinstance(self.publisher, HeaderPublisher):
-            await self._traced(sealed, self.publisher)
+        if TRACING.on and self.headed:
+            await self._traced(sealed, self.publisher)  # type: ignore[arg-type]
             return
         if not await self.publisher.publish(self.topic, sealed.session_id.encode(), sealed.wire):
             sealed = await self._instead(sealed)
@@ -86,8 +90,8 @@ class ResultPublisher:
 
     async def many(self, results: Sequence[Sealed]) -> None:
         """All of ``results`` at once: a batch per partition (the executor's ``sink_many``)."""
-        if TRACING.on and isinstance(self.publisher, HeaderPublisher):
-            await self._many_traced(results, self.publisher)
+        if TRACING.on and self.headed:
+            await self._many_traced(results, self.publisher)  # type: ignore[arg-type]
             return
         refused = await self.publisher.publish_many(
             self.topic, [(s.session_id.encode(), s.wire) for s in results])
@@ -212,7 +216,7 @@ class ExecutorAgent:
         spans_between("admit", [span], started)
         if isinstance(verdict, Refusal):
             span.set_attribute("toolformer.refused", verdict.reason.value)
-            CALLS.hold(verdict.call_id, verdict.tool, span)
+            CALLS.hold(verdict.call_id, None, span)  # its tool name may be anything at all
         else:
             CALLS.hold(verdict.request.call_id, verdict.request.tool, span)
         return verdict

@@ -135,13 +135,17 @@ async def test_records_without_usable_trace_context_start_a_trace_each(
                                      arguments={"which": name})
             assert await publisher.publish_headed(topics.calls, session.encode(), encode(call),
                                                   sent)
-        seen: set[str] = set()
+        unknown = ToolCallRequested(call_id="c-unknown", session_id=session,
+                                    tool="no_such_tool_" + "z" * 200, arguments={})
+        assert await publisher.publish_headed(topics.calls, session.encode(), encode(unknown),
+                                              [("traceparent", valid)])
+        statuses: dict[str, str] = {}
         async with asyncio.timeout(60):
             async for result in results:
-                assert result.status == "ok", result
-                seen.add(result.call_id)
-                if len(seen) == len(headers):
+                statuses[result.call_id] = result.status
+                if len(statuses) == len(headers) + 1:
                     break
+    assert statuses == {**{f"c-{name}": "ok" for name in headers}, "c-unknown": "rejected"}
     await traced_worker.stop()
     processed = {s.attributes["gen_ai.tool.call.id"]: s for s in traced_worker.receiver.spans
                  if s.kind == CONSUMER and s.name == "execute_tool echo"}
@@ -149,3 +153,10 @@ async def test_records_without_usable_trace_context_start_a_trace_each(
     assert all(span.parent_id == "" for span in roots)
     assert len({span.trace_id for span in roots}) == len(headers)
     assert valid.split(b"-")[1].decode() not in {span.trace_id for span in roots}
+    # A refused call continues its caller's trace; a tool name it made up names no span.
+    [refused] = [s for s in traced_worker.receiver.spans
+                 if s.attributes.get("gen_ai.tool.call.id") == "c-unknown"]
+    assert refused.name == f"process {topics.calls}"
+    assert refused.attributes["toolformer.refused"] == "unknown_tool"
+    assert refused.trace_id == valid.split(b"-")[1].decode()
+    assert "gen_ai.tool.name" not in refused.attributes
