@@ -232,9 +232,13 @@ class SpeculationRuntime:
             self._metrics.preempted.inc()
 
     async def close(self) -> None:
-        """Cancel every run (the worker stops); their flights end, their places go back."""
-        for session_id in list(self._sessions):
-            self.on_session_end(session_id)
+        """Cancel every run (the worker stops); their flights end, their places go back.
+
+        Nothing is journaled or fed back then: whether a run would have been used is
+        not known, and the sessions carry on with the partition's next owner.
+        """
+        self.journal = None
+        self._sessions.clear()
         tasks = [run.task for run in self._running if run.task is not None]
         for task in tasks:
             task.cancel()

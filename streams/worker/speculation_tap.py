@@ -111,10 +111,15 @@ class SpeculationTap:
     def _journal_now(self, event: SpeculativeCallRan) -> None:
         sessions = self._sessions
         state = sessions.states.get(event.session_id) if sessions is not None else None
-        if sessions is not None and state is not None and not state.closed:
-            delivery = sessions.apply(event)
-        else:
-            delivery = self._sink.send(self._journal, event.session_id.encode(), encode(event))
+        try:
+            if sessions is not None and state is not None and not state.closed:
+                delivery = sessions.apply(event)
+            else:
+                delivery = self._sink.send(self._journal, event.session_id.encode(),
+                                           encode(event))
+        except Exception as exc:  # the outbox is closing: the run stays unjournaled
+            logger.warning("a speculative run could not be journaled: %r", exc)
+            return
         delivery.add_done_callback(_log_failure)
 
 
