@@ -208,6 +208,11 @@ async def test_a_used_run_answers_the_real_call_with_the_same_output(rig: Rig) -
     assert ran.saved_ms > 0
     assert rig.predictor.feedback_seen == [("lookup", True)]
     assert rig.metrics.figures["hits"] == 1
+    assert _gauge(rig.metrics.precision) == 1.0  # one run, used
+    assert _gauge(rig.metrics.recall) == 1.0  # one speculable call, predicted
+
+    rig.runtime.on_call(rig.request("lookup", token=token, n=2))  # nothing predicted it
+    assert _gauge(rig.metrics.recall) == 0.5
 
 
 async def test_a_tool_that_is_not_read_only_is_never_speculated(rig: Rig) -> None:
@@ -352,3 +357,9 @@ def _samples(metrics: SpeculationMetrics, name: str) -> dict[tuple[str, ...], fl
                 if sample.name == name:
                     found[tuple(sample.labels.values())] = sample.value
     return found
+
+
+def _gauge(gauge: Any) -> float:
+    [metric] = gauge.collect()
+    [sample] = metric.samples
+    return float(sample.value)
