@@ -69,6 +69,10 @@ class SessionOptions(_Value):
                                    description="Per turn: once n acceptable results are in, "
                                    "cancel the rest; only the n best go back to the model.")
     scorer: str = Field(default="ok", description="Scores results for keep_top_n.")
+    plan: bool = Field(default=False, description=(
+        "Plan mode: the model writes its calls as a plan ($1 = tool(arg=$0.path)); each step "
+        "starts as soon as its line is written and its inputs are in; the model is asked "
+        "again only to answer or replan (docs/plans.md)."))
 
 
 class SessionStarted(Event):

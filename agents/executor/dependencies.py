@@ -7,7 +7,9 @@ publishes them, and an input recorded before this worker saw the call (or by
 another worker, before a rebalance) is read through the :class:`RecordedInputs`
 port (the execution ledger). Inputs are calls of the same session, so they share
 its partition and, normally, this worker; a record of another session is never
-taken as an input.
+taken as an input. Without a ledger the board itself remembers the last
+:data:`REMEMBERED` results of every session, so an input that ended before its
+dependent arrived is still found.
 
 Every way this can go wrong ends the call, never stalls it (docs/plans.md):
 
@@ -24,6 +26,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
@@ -41,6 +44,7 @@ __all__ = ["InputBoard", "RecordedInputs", "prepare_arguments"]
 logger = logging.getLogger(__name__)
 
 _POLL_S = 1.0  # how often a waiting call looks in the ledger for inputs recorded elsewhere
+REMEMBERED = 2_048  # results kept in memory when there is no ledger to read them from
 
 
 class RecordedInputs(Protocol):
@@ -59,13 +63,21 @@ class InputBoard:
         self._waiters: dict[str, list[asyncio.Future[ToolCallCompleted]]] = {}
         self._sessions: dict[str, int] = {}  # session_id -> calls waiting in it
         self._inputs_of: dict[str, tuple[str, ...]] = {}  # waiting call -> its inputs
+        self._remembered: OrderedDict[str, ToolCallCompleted] | None = (
+            OrderedDict() if recorded is None else None)  # no ledger: recent results
 
     def wants(self, session_id: str) -> bool:
-        """Whether a call of ``session_id`` waits for inputs: a dict lookup on the hot path."""
-        return session_id in self._sessions
+        """Whether a call of ``session_id`` waits for inputs (or, without a ledger, whether
+        results are remembered): a dict lookup on the hot path."""
+        return self._remembered is not None or session_id in self._sessions
 
     def post(self, result: ToolCallCompleted) -> None:
         """A result this executor publishes; wakes the calls waiting for it."""
+        if self._remembered is not None:
+            self._remembered[result.call_id] = result
+            self._remembered.move_to_end(result.call_id)
+            if len(self._remembered) > REMEMBERED:
+                self._remembered.popitem(last=False)
         for waiter in self._waiters.pop(result.call_id, ()):
             if not waiter.done():
                 waiter.set_result(result)
@@ -113,6 +125,11 @@ class InputBoard:
 
     async def _look_up(self, futures: dict[str, asyncio.Future[ToolCallCompleted]],
                        session_id: str) -> None:
+        if self._remembered is not None:
+            for input_id, future in futures.items():
+                result = self._remembered.get(input_id)
+                if result is not None and result.session_id == session_id and not future.done():
+                    future.set_result(result)
         if self._recorded is None:
             return
         asked = [c for c, f in futures.items() if not f.done()]

@@ -46,6 +46,8 @@ def parse_path(text: str) -> Path:
     if first is not None:
         steps.append(first.group())
         position = first.end()
+    elif not text.startswith("["):
+        raise InvalidReferenceError(f"path {text!r} must start with a key or [index]")
     while position < len(text):
         step = _STEP.match(text, position)
         if step is None:

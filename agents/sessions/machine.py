@@ -50,6 +50,7 @@ from .commands import (
 )
 from .content import refused, settled_from_result
 from .history import initial_messages, turn_messages
+from .plan_mode import bind_step, has_refs, plan_messages, plan_turn_messages
 from .scoring import Scorer, resolve_scorer
 from .state import CallState, SessionState, Settled, TurnState
 from .strategies import Verdict, keep_top_n_cuts, race_verdicts, top_n_discards
@@ -169,10 +170,15 @@ class SessionMachine:
             return self._maybe_advance(state, event.at)
         assert event.arguments is not None
         options = state.request.options
+        bound = bind_step(turn, event) if options.plan else (event.arguments, [])
+        if isinstance(bound, str):  # uses a step that could not run
+            self._settle(state, call, refused(bound))
+            return self._maybe_advance(state, event.at)
         request = ToolCallRequested(
             call_id=f"{state.session_id}:{event.turn}:{event.index}",
             session_id=state.session_id, branch_id=f"t{event.turn}.c{event.index}",
-            tool=event.tool, arguments=event.arguments, timeout_s=options.call_deadline_s,
+            tool=event.tool, arguments=bound[0], depends_on=bound[1],
+            timeout_s=options.call_deadline_s,
             tenant=state.request.tenant, requested_at=event.at,
             metadata={"llm_call_id": event.llm_call_id},
         )
@@ -192,6 +198,8 @@ class SessionMachine:
         if event.tool not in allowed or not self._catalogue.knows(event.tool):
             names = ", ".join(allowed) or "none"
             return f"there is no tool named {event.tool!r}; the tools available are: {names}"
+        if state.request.options.plan and has_refs(event.arguments):
+            return None  # the executor validates them once the references are resolved
         return self._catalogue.check(event.tool, event.arguments)
 
     def _turn_completed(self, state: SessionState, event: LLMTurnCompleted) -> list[Command]:
@@ -275,7 +283,8 @@ class SessionMachine:
         if turn.calls:
             waited = (at - turn.completed.at).total_seconds() * 1000
             state.tool_wait_ms += max(0.0, waited)
-        state.history += turn_messages(turn)
+        state.history += (plan_messages(turn) if state.request.options.plan
+                          else turn_messages(turn))
         if not turn.calls:
             return commands + self._finish(state, "answer", at)
         if turn.index + 1 >= state.request.options.max_turns:
@@ -331,8 +340,11 @@ class SessionMachine:
 
     def _call_model(self, state: SessionState, turn: int, attempt: int) -> CallModel:
         options = state.request.options
-        request = TurnRequest(tuple(state.history),
-                              self._catalogue.schemas(state.request.tools),
+        tools = self._catalogue.schemas(state.request.tools)
+        messages = tuple(state.history)
+        if options.plan:  # the tools are described in the plan prompt, not declared
+            messages, tools = plan_turn_messages(messages, tools), ()
+        request = TurnRequest(messages, tools,
                               max_tokens=options.max_tokens, temperature=options.temperature)
         return CallModel(state.session_id, turn, attempt, request, options,
                          tenant=state.request.tenant)

@@ -26,6 +26,7 @@ from async_toolformer.schemas import (
 from ..providers import ProviderAuthError, ProviderError, ToolCallReady, TurnFinished
 from ..tracing import TRACING, attempt_ended, bind_span, turn_started, unbind_span
 from .commands import CallModel
+from .plan_mode import PlanReader
 from .ports import ProviderSource
 
 __all__ = ["drive_turn"]
@@ -38,6 +39,7 @@ async def drive_turn(command: CallModel, providers: ProviderSource,
                      still_wanted: Callable[[], bool]) -> None:
     """Run ``command``'s turn, feeding each event to ``feed`` while ``still_wanted()``."""
     session_id, turn = command.session_id, command.turn
+    plan = PlanReader(session_id, turn) if command.options.plan else None
     feed(LLMTurnStarted(session_id=session_id, turn=turn, attempt=command.attempt))
     span: Span | None = None
     bound: object | None = None
@@ -51,9 +53,12 @@ async def drive_turn(command: CallModel, providers: ProviderSource,
             async for event in stream:
                 if not still_wanted():
                     return
+                for proposed in plan.read(event) if plan is not None else ():
+                    feed(proposed)  # each plan step the moment its line is complete
                 if isinstance(event, ToolCallReady):
+                    index = event.index if plan is None else plan.native_index(event.index)
                     feed(ToolCallProposed(
-                        session_id=session_id, turn=turn, index=event.index,
+                        session_id=session_id, turn=turn, index=index,
                         llm_call_id=event.call_id, tool=event.name, arguments=event.arguments,
                         raw_arguments=event.raw_arguments, error=event.error))
                 elif isinstance(event, TurnFinished):

@@ -42,7 +42,8 @@ async def test_a_chain_runs_in_order_with_values_from_earlier_results(pipeline) 
     assert [a.status, b.status, c.status] == [CallStatus.OK] * 3
     assert b.output == {"x": {"ms": 120}, "whole": {"slept_ms": 120}}
     assert c.output == {"slept_ms": 120}
-    assert b.timings.started_at is not None and c.timings.started_at is not None
+    assert b.timings.started_at is not None
+    assert c.timings.started_at is not None
     assert b.timings.started_at >= a.timings.finished_at
     assert c.timings.started_at >= b.timings.finished_at
 
@@ -59,10 +60,12 @@ async def test_a_failed_input_cancels_its_dependents_with_the_reason(pipeline) -
     assert a.status is CallStatus.ERROR
     assert b.status is CallStatus.CANCELLED
     assert _error_type(b) == "input_failed"
-    assert b.error is not None and f"{s}-a ended error" in b.error.message
+    assert b.error is not None
+    assert f"{s}-a ended error" in b.error.message
     assert "no such page" in b.error.message
     assert c.status is CallStatus.CANCELLED
-    assert c.error is not None and f"{s}-b ended cancelled" in c.error.message
+    assert c.error is not None
+    assert f"{s}-b ended cancelled" in c.error.message
     assert free.status is CallStatus.OK
 
 
@@ -75,9 +78,11 @@ async def test_a_path_missing_from_the_result_is_an_invalid_reference(pipeline) 
     ], timeout_s=30)
     assert a.status is CallStatus.OK
     assert (b.status, _error_type(b)) == (CallStatus.ERROR, "invalid_reference")
-    assert b.error is not None and "results has 0 items: no item [0]" in b.error.message
+    assert b.error is not None
+    assert "results has 0 items: no item [0]" in b.error.message
     assert (c.status, _error_type(c)) == (CallStatus.ERROR, "invalid_reference")
-    assert c.error is not None and "not an object" in c.error.message
+    assert c.error is not None
+    assert "not an object" in c.error.message
 
 
 async def test_calls_waiting_for_each_other_are_refused_not_stuck(pipeline) -> None:  # noqa: F811
@@ -90,7 +95,8 @@ async def test_calls_waiting_for_each_other_are_refused_not_stuck(pipeline) -> N
     assert types == ["dependency_cycle", "input_failed"]
     refused = x if _error_type(x) == "dependency_cycle" else y
     assert refused.status is CallStatus.REJECTED
-    assert refused.error is not None and f"{s}-x" in refused.error.message
+    assert refused.error is not None
+    assert f"{s}-x" in refused.error.message
     assert f"{s}-y" in refused.error.message
 
 
@@ -106,7 +112,8 @@ async def test_bad_references_are_refused_at_intake(pipeline) -> None:  # noqa: 
     for result, words in [(own, "depends on itself"), (unknown, "does not list"),
                           (bad_path, "cannot read"), (extra_key, "not default")]:
         assert result.status is CallStatus.REJECTED, result
-        assert result.error is not None and words in result.error.message
+        assert result.error is not None
+        assert words in result.error.message
 
 
 async def test_an_input_never_requested_ends_the_call_at_its_timeout(pipeline) -> None:  # noqa: F811
@@ -115,7 +122,8 @@ async def test_an_input_never_requested_ends_the_call_at_its_timeout(pipeline) -
         _call("b", "echo", session=s, depends_on=("ghost",), timeout_s=0.5, v=_ref(s, "ghost")),
     ], timeout_s=30)
     assert (lonely.status, _error_type(lonely)) == (CallStatus.ERROR, "input_missing")
-    assert lonely.error is not None and f"{s}-ghost" in lonely.error.message
+    assert lonely.error is not None
+    assert f"{s}-ghost" in lonely.error.message
 
 
 async def test_resolved_arguments_are_validated_against_the_tool(pipeline) -> None:  # noqa: F811
