@@ -9,6 +9,7 @@ call in one chunk, or several calls in one chunk (some proxies do), fit the same
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
@@ -48,35 +49,57 @@ class OpenAIStreamAssembler:
         self._finish_reason: str | None = None
         self._usage = Usage()
 
-    def feed(self, chunk: ChatCompletionChunk) -> list[ProviderEvent]:
+    def feed(self, chunk: ChatCompletionChunk | dict[str, Any]) -> list[ProviderEvent]:
+        """Events of one chunk: the SDK's model, or the chunk's JSON object as streamed.
+
+        The JSON comes from the model server: every field is checked for its type
+        and what does not fit is ignored, as the SDK's unvalidated models would.
+        """
+        data = chunk if isinstance(chunk, dict) else chunk.model_dump()
         events: list[ProviderEvent] = []
-        if chunk.usage is not None:
-            self._usage = Usage(chunk.usage.prompt_tokens, chunk.usage.completion_tokens)
-        for choice in chunk.choices:
-            if choice.index != 0:
+        usage = data.get("usage")
+        if isinstance(usage, dict):
+            self._usage = Usage(_count(usage.get("prompt_tokens")),
+                                _count(usage.get("completion_tokens")))
+        choices = data.get("choices")
+        for choice in choices if isinstance(choices, list) else ():
+            if not isinstance(choice, dict) or choice.get("index", 0) != 0:
                 continue  # n > 1 is not used by the session loop
-            delta = choice.delta
-            if delta.content:
-                self._text.append(delta.content)
-                events.append(TextDelta(delta.content))
-            for part in delta.tool_calls or ():
-                if part.index not in self._seen:
-                    events += self._close(below=part.index)
-                    self._seen.add(part.index)
-                    self._open[part.index] = _PartialCall(part.index)
-                call = self._open.get(part.index)
-                if call is None:
-                    continue  # a late fragment of a call already closed: nothing to add
-                if part.id:
-                    call.call_id = part.id
-                if part.function is not None:
-                    if part.function.name:
-                        call.name += part.function.name
-                    if part.function.arguments:
-                        call.argument_parts.append(part.function.arguments)
-            if choice.finish_reason is not None:
-                self._finish_reason = choice.finish_reason
+            delta = choice.get("delta")
+            if isinstance(delta, dict):
+                events += self._delta(delta)
+            reason = choice.get("finish_reason")
+            if isinstance(reason, str):
+                self._finish_reason = reason
                 events += self._close(below=None)
+        return events
+
+    def _delta(self, delta: dict[str, Any]) -> list[ProviderEvent]:
+        events: list[ProviderEvent] = []
+        content = delta.get("content")
+        if isinstance(content, str) and content:
+            self._text.append(content)
+            events.append(TextDelta(content))
+        parts = delta.get("tool_calls")
+        for part in parts if isinstance(parts, list) else ():
+            index = part.get("index") if isinstance(part, dict) else None
+            if not isinstance(index, int) or isinstance(index, bool):
+                continue
+            if index not in self._seen:
+                events += self._close(below=index)
+                self._seen.add(index)
+                self._open[index] = _PartialCall(index)
+            call = self._open.get(index)
+            if call is None:
+                continue  # a late fragment of a call already closed: nothing to add
+            if isinstance(call_id := part.get("id"), str) and call_id:
+                call.call_id = call_id
+            function = part.get("function")
+            if isinstance(function, dict):
+                if isinstance(name := function.get("name"), str):
+                    call.name += name
+                if isinstance(arguments := function.get("arguments"), str) and arguments:
+                    call.argument_parts.append(arguments)
         return events
 
     def finish(self, llm_ms: float) -> list[ProviderEvent]:
@@ -118,3 +141,8 @@ def events_from_completion(completion: ChatCompletion, llm_ms: float) -> list[Pr
     events += calls
     events.append(TurnFinished(text, tuple(calls), usage, choice.finish_reason, llm_ms))
     return events
+
+
+def _count(value: object) -> int:
+    """A token count as the server sent it, 0 if it is not a plain non-negative int."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
