@@ -118,6 +118,22 @@ def cache(
     print_report(report, as_json=as_json)
 
 
+@bench_app.command("plans")
+def plans(
+    as_json: JsonFlag = False,
+    repeats: Annotated[int, typer.Option(min=1, help="Sessions of each mode, alternated.")] = 5,
+    model_latency_ms: Annotated[float, typer.Option(
+        min=0, help="The scripted model's latency per turn.")] = 300,
+) -> None:
+    """Plan mode: chains of dependent calls as one plan vs one call per model turn."""
+    from async_toolformer.streams.devtools.bench.plans import measure_plan_speedup
+
+    with console.status("benchmarking plans (about a minute) ..."):
+        report = run(measure_plan_speedup(Settings(), repeats=repeats,
+                                          model_latency_ms=model_latency_ms))
+    print_report(report, as_json=as_json)
+
+
 @bench_app.command("speculation")
 def speculation(
     as_json: JsonFlag = False,
