@@ -367,10 +367,11 @@ class CallExecutor:
                     return await rest
                 ready: dict[str, Any] | CallOutcome = arguments
                 if request.depends_on:  # wait for the inputs, then put their values in
-                    ready = await prepare_arguments(self.inputs, request, spec, arguments,
-                                                    timeout_s=timeout_s, limits=self._limits)
-                    if isinstance(ready, CallOutcome):
-                        return ready
+                    prepared = await prepare_arguments(self.inputs, request, spec, arguments,
+                                                       timeout_s=timeout_s, limits=self._limits)
+                    if isinstance(prepared, CallOutcome):
+                        return prepared
+                    ready = prepared
                 return await run_tool(spec, ready, timeout_s=timeout_s,
                                       threads=self._threads)
             except asyncio.CancelledError:

@@ -68,12 +68,14 @@ class PlanReader:
 
     def _proposed(self, line: PlanLine) -> ToolCallProposed:
         step = "?" if line.step_id is None else str(line.step_id)
-        common = {"session_id": self._session_id, "turn": self._turn, "index": line.index,
-                  "llm_call_id": f"{_STEP_CALL_PREFIX}{step}", "raw_arguments": line.line}
         if isinstance(line, PlanStep):
-            return ToolCallProposed(tool=line.tool, arguments=line.arguments, **common)
-        return ToolCallProposed(tool="plan", error=f"plan line {line.line!r}: {line.error}",
-                                **common)
+            tool, arguments, error = line.tool, line.arguments, None
+        else:
+            tool, arguments, error = "plan", None, f"plan line {line.line!r}: {line.error}"
+        return ToolCallProposed(
+            session_id=self._session_id, turn=self._turn, index=line.index,
+            llm_call_id=f"{_STEP_CALL_PREFIX}{step}", raw_arguments=line.line, tool=tool,
+            arguments=arguments, error=error)
 
 
 def bind_step(turn: TurnState, event: ToolCallProposed

@@ -8,8 +8,7 @@ from typing import Any
 import pytest
 
 from async_toolformer.schemas import CallStatus, ToolCallCompleted, ToolCallRequested
-
-from .conftest import pipeline  # noqa: F401 (the fixture)
+from tests.pipeline.conftest import Pipeline
 
 pytestmark = pytest.mark.connected
 
@@ -30,7 +29,7 @@ def _error_type(result: ToolCallCompleted) -> str:
     return result.error.type
 
 
-async def test_a_chain_runs_in_order_with_values_from_earlier_results(pipeline) -> None:  # noqa: F811
+async def test_a_chain_runs_in_order_with_earlier_values(pipeline: Pipeline) -> None:
     s = "chain"
     calls = [  # sent dependents first: each still waits for its input
         _call("c", "sleep", session=s, depends_on=("b",), ms=_ref(s, "b", "x.ms")),
@@ -48,7 +47,7 @@ async def test_a_chain_runs_in_order_with_values_from_earlier_results(pipeline) 
     assert c.timings.started_at >= b.timings.finished_at
 
 
-async def test_a_failed_input_cancels_its_dependents_with_the_reason(pipeline) -> None:  # noqa: F811
+async def test_a_failed_input_cancels_its_dependents_with_the_reason(pipeline: Pipeline) -> None:
     s = "failed-input"
     calls = [
         _call("a", "fail", session=s, message="no such page"),
@@ -69,7 +68,7 @@ async def test_a_failed_input_cancels_its_dependents_with_the_reason(pipeline) -
     assert free.status is CallStatus.OK
 
 
-async def test_a_path_missing_from_the_result_is_an_invalid_reference(pipeline) -> None:  # noqa: F811
+async def test_a_path_missing_from_a_result_is_refused(pipeline: Pipeline) -> None:
     s = "missing-path"
     a, b, c = await pipeline.client.run([
         _call("a", "echo", session=s, results=[]),
@@ -85,7 +84,7 @@ async def test_a_path_missing_from_the_result_is_an_invalid_reference(pipeline) 
     assert "not an object" in c.error.message
 
 
-async def test_calls_waiting_for_each_other_are_refused_not_stuck(pipeline) -> None:  # noqa: F811
+async def test_calls_waiting_for_each_other_are_refused_not_stuck(pipeline: Pipeline) -> None:
     s = "cycle"
     x, y = await pipeline.client.run([
         _call("x", "echo", session=s, depends_on=("y",), v=_ref(s, "y")),
@@ -100,7 +99,7 @@ async def test_calls_waiting_for_each_other_are_refused_not_stuck(pipeline) -> N
     assert f"{s}-y" in refused.error.message
 
 
-async def test_bad_references_are_refused_at_intake(pipeline) -> None:  # noqa: F811
+async def test_bad_references_are_refused_at_intake(pipeline: Pipeline) -> None:
     s = "intake"
     own, unknown, bad_path, extra_key = await pipeline.client.run([
         _call("own", "echo", session=s, depends_on=("own",), v=1),
@@ -116,7 +115,7 @@ async def test_bad_references_are_refused_at_intake(pipeline) -> None:  # noqa: 
         assert words in result.error.message
 
 
-async def test_an_input_never_requested_ends_the_call_at_its_timeout(pipeline) -> None:  # noqa: F811
+async def test_an_input_never_requested_ends_at_the_timeout(pipeline: Pipeline) -> None:
     s = "never"
     [lonely] = await pipeline.client.run([
         _call("b", "echo", session=s, depends_on=("ghost",), timeout_s=0.5, v=_ref(s, "ghost")),
@@ -126,7 +125,7 @@ async def test_an_input_never_requested_ends_the_call_at_its_timeout(pipeline) -
     assert f"{s}-ghost" in lonely.error.message
 
 
-async def test_resolved_arguments_are_validated_against_the_tool(pipeline) -> None:  # noqa: F811
+async def test_resolved_arguments_are_validated_against_the_tool(pipeline: Pipeline) -> None:
     s = "validated"
     a, b = await pipeline.client.run([
         _call("a", "echo", session=s, ms="soon"),
@@ -136,7 +135,7 @@ async def test_resolved_arguments_are_validated_against_the_tool(pipeline) -> No
     assert (b.status, _error_type(b)) == (CallStatus.REJECTED, "invalid_arguments")
 
 
-async def test_an_input_recorded_earlier_is_read_from_the_ledger(pipeline) -> None:  # noqa: F811
+async def test_an_input_recorded_earlier_is_read_from_the_ledger(pipeline: Pipeline) -> None:
     s = "earlier"
     [a] = await pipeline.client.run([_call("a", "echo", session=s, n=7)], timeout_s=30)
     [b] = await pipeline.client.run(
@@ -145,7 +144,7 @@ async def test_an_input_recorded_earlier_is_read_from_the_ledger(pipeline) -> No
     assert (b.status, b.output) == (CallStatus.OK, {"n": 7})
 
 
-async def test_another_sessions_record_is_never_an_input(pipeline) -> None:  # noqa: F811
+async def test_another_sessions_record_is_never_an_input(pipeline: Pipeline) -> None:
     [a] = await pipeline.client.run([_call("a", "echo", session="owner", n=1)], timeout_s=30)
     stranger = ToolCallRequested(call_id="stranger-b", session_id="stranger", tool="echo",
                                  arguments={"n": {"$ref": "owner-a", "path": "n"}},

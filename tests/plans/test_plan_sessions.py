@@ -122,9 +122,10 @@ async def test_a_failed_input_cancels_its_dependents_in_a_plan(stack: Stack) -> 
     results = _results(events)
     assert results["0"].status is CallStatus.ERROR
     for dependent in ("1", "2"):  # $2 reads $1, $3 reads $2
+        error = results[dependent].error
         assert results[dependent].status is CallStatus.CANCELLED
-        assert results[dependent].error is not None
-        assert results[dependent].error.type == "input_failed"
+        assert error is not None
+        assert error.type == "input_failed"
     assert results["4"].status is CallStatus.ERROR
     assert results["4"].error is not None
     assert results["4"].error.type == "invalid_reference"
