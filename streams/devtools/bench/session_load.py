@@ -32,6 +32,7 @@ from typing import Any
 import orjson
 
 from async_toolformer.agents.providers import OpenAIChatProvider
+from async_toolformer.schemas import SessionTimings
 from async_toolformer.schemas.exceptions import ToolformerError
 from async_toolformer.streams.client import SessionClient
 from async_toolformer.streams.devtools.bench.harness import (
@@ -82,22 +83,31 @@ async def _round(client: SessionClient, n: int, ideal: dict[str, float], worker_
     started = time.perf_counter()
     timed = await asyncio.gather(*(_timed(client, names[i % len(names)]) for i in range(n)))
     wall_s = time.perf_counter() - started
+    done = [(name, ms, t) for name, ms, t in timed if ms is not None and t is not None]
     return {
-        "efficiencies": [ideal[name] / ms for name, ms in timed if ms is not None],
-        "failed": sum(ms is None for _, ms in timed), "wall_s": wall_s,
+        "efficiencies": [ideal[name] / ms for name, ms, _ in done],
+        # where a session's time went: outside the worker's session (request to the
+        # worker, the end back to the client), the model, the tools, and the rest
+        "outside_ms": [ms - t.wall_ms for _, ms, t in done],
+        "model_ms": [t.llm_ms for _, _, t in done],
+        "tools_ms": [t.tool_ms for _, _, t in done],
+        "between_ms": [t.wall_ms - t.llm_ms - t.tool_ms for _, _, t in done],
+        "failed": sum(ms is None for _, ms, _ in timed), "wall_s": wall_s,
         "client_cpu_s": time.process_time() - cpu[0],
         "worker_cpu_s": cpu_seconds(worker_pid) - cpu[1],
         "model_cpu_s": cpu_seconds(model_pid) - cpu[2]}
 
 
-async def _timed(client: SessionClient, name: str) -> tuple[str, float | None]:
+async def _timed(client: SessionClient, name: str
+                 ) -> tuple[str, float | None, SessionTimings | None]:
     started = time.perf_counter()
     try:
-        await client.run_session(f"[script:{name}] {uuid.uuid4().hex}", tools=["sleep"],
-                                 options={"model": name, "streaming": True}, timeout_s=300)
+        done = await client.run_session(f"[script:{name}] {uuid.uuid4().hex}", tools=["sleep"],
+                                        options={"model": name, "streaming": True},
+                                        timeout_s=300)
     except ToolformerError:
-        return name, None
-    return name, (time.perf_counter() - started) * 1000
+        return name, None, None
+    return name, (time.perf_counter() - started) * 1000, done.timings
 
 
 def _summary(n: int, rounds: list[dict[str, Any]]) -> dict[str, Any]:
@@ -114,7 +124,13 @@ def _summary(n: int, rounds: list[dict[str, Any]]) -> dict[str, Any]:
         "sessions_per_s": round(statistics.median(n / r["wall_s"] for r in rounds), 2),
         "client_cpu_ms_per_session": per_session_ms("client_cpu_s"),
         "worker_cpu_ms_per_session": per_session_ms("worker_cpu_s"),
-        "model_cpu_ms_per_session": per_session_ms("model_cpu_s")}
+        "model_cpu_ms_per_session": per_session_ms("model_cpu_s"),
+        "p50_ms": {part: _p50([v for r in rounds for v in r[part]])
+                   for part in ("outside_ms", "model_ms", "tools_ms", "between_ms")}}
+
+
+def _p50(values: list[float]) -> float | None:
+    return round(statistics.median(values), 1) if values else None
 
 
 @contextlib.asynccontextmanager
