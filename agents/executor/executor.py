@@ -365,7 +365,7 @@ class CallExecutor:
             try:
                 if rest is not None:
                     return await rest
-                ready: dict[str, Any] | CallOutcome = arguments
+                ready = arguments
                 if request.depends_on:  # wait for the inputs, then put their values in
                     prepared = await prepare_arguments(self.inputs, request, spec, arguments,
                                                        timeout_s=timeout_s, limits=self._limits)
