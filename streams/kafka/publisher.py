@@ -82,6 +82,7 @@ class KafkaPublisher:
                  client_id: str = "toolformer", max_request_size: int = 1_048_576,
                  security: KafkaSecurity = PLAINTEXT) -> None:
         self._servers = bootstrap_servers
+        self._security = security
         self._partitioner = KeyHashCache()
         self.max_request_size = max_request_size
         self.refused = 0  # records refused for good, since start
@@ -103,10 +104,7 @@ class KafkaPublisher:
             await self._producer.start()
         except KafkaError as exc:
             await self._producer.stop()
-            raise ServiceUnavailableError(
-                f"cannot reach Kafka at {self._servers} ({exc}). Start a broker there, point "
-                "KAFKA_BOOTSTRAP_SERVERS at one, or run `toolformer dev` for a local one"
-            ) from exc
+            raise ServiceUnavailableError(_unreachable(self._servers, self._security, exc)) from exc
 
     async def stop(self) -> None:
         await self._producer.stop()
@@ -246,3 +244,15 @@ class KafkaPublisher:
 def _headers_of(record: Record | HeadedRecord) -> Headers | None:
     """The headers of a (key, value[, headers]) record: trace context, when traced."""
     return record[2] if len(record) == 3 else None
+
+
+def _unreachable(servers: str, security: KafkaSecurity, exc: Exception) -> str:
+    """Why a client could not start: with TLS or SASL, the handshake is as likely as the host."""
+    if security.uses_tls or security.uses_sasl:
+        return (f"cannot connect to Kafka at {servers} over {security.describe()} ({exc!r}). "
+                "If the broker is up, check the TLS CA and certificates "
+                "(KAFKA_SSL_CAFILE, KAFKA_SSL_CERTFILE, KAFKA_SSL_KEYFILE), the SASL mechanism and "
+                "credentials (KAFKA_SASL_MECHANISM, KAFKA_SASL_USERNAME, KAFKA_SASL_PASSWORD), and "
+                "that the port serves that protocol")
+    return (f"cannot reach Kafka at {servers} ({exc}). Start a broker there, point "
+            "KAFKA_BOOTSTRAP_SERVERS at one, or run `toolformer dev` for a local one")
