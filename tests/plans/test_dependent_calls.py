@@ -152,3 +152,28 @@ async def test_another_sessions_record_is_never_an_input(pipeline: Pipeline) -> 
     [b] = await pipeline.client.run([stranger], timeout_s=30)
     assert a.status is CallStatus.OK
     assert (b.status, _error_type(b)) == (CallStatus.ERROR, "input_missing")
+
+
+async def test_hostile_dependencies_are_refused_and_the_worker_goes_on(
+        pipeline: Pipeline) -> None:
+    s = "hostile"
+    deep: Any = {"$ref": f"{s}-a"}
+    for _ in range(70):
+        deep = [deep]
+    bad = [
+        ToolCallRequested.model_construct(  # over the schema's bound: never validated here
+            **_call("many", "echo", session=s).model_dump(),
+        ).model_copy(update={"depends_on": [f"{s}-i{i}" for i in range(33)]}),
+        _call("refs", "echo", session=s, depends_on=("a",), v=[_ref(s, "a")] * 65),
+        _call("long", "echo", session=s, depends_on=("a",), v=_ref(s, "a", "k" * 300)),
+        _call("deep", "echo", session=s, depends_on=("a",), v=deep),
+        _call("number", "echo", session=s, depends_on=("a",), v={"$ref": 5}),
+        _call("control", "echo", session=s, depends_on=("a",), v={"$ref": "a\x07b"}),
+    ]
+    answers = await pipeline.client.run(bad, timeout_s=30)
+    assert [a.status for a in answers] == [CallStatus.REJECTED] * len(bad), answers
+    after = await pipeline.client.run([
+        _call("a", "echo", session=s, n=1),
+        _call("b", "echo", session=s, depends_on=("a",), n=_ref(s, "a", "n")),
+    ], timeout_s=30)
+    assert [r.output for r in after] == [{"n": 1}, {"n": 1}]
