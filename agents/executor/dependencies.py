@@ -1,8 +1,10 @@
 """Dependent calls: wait for a call's inputs, then put their values into its arguments.
 
-A call with ``depends_on`` is claimed like any other (so a redelivery is answered
-from the ledger), then its run first waits here for each input's result: the
-executor posts the results of its own calls to an :class:`InputBoard` as it
+A call with ``depends_on`` waits here for each input's result before it takes
+anything (its claim, a place under its tool's cap, a rate-limit admission: a
+waiting call holding the only place its own input needs would wait for good);
+then it is claimed like any other, so a redelivery is answered from the ledger.
+The executor posts the results of its own calls to an :class:`InputBoard` as it
 publishes them, and an input recorded before this worker saw the call (or by
 another worker, before a rebalance) is read through the :class:`RecordedInputs`
 port (the execution ledger). Inputs are calls of the same session, so they share

@@ -331,6 +331,13 @@ class CallExecutor:
         if reason is not None:  # a result recorded before the cancellation wins
             cancelled = seal(CallOutcome.failed(CallStatus.CANCELLED, "Cancelled", reason))
             return (await self._recorded([(request, cancelled)]))[0]
+        if request.depends_on:  # its inputs first: no place, claim or rate held meanwhile
+            prepared = await prepare_arguments(self.inputs, request, spec, arguments,
+                                               timeout_s=self._timeout_of(request, spec),
+                                               limits=self._limits)
+            if isinstance(prepared, CallOutcome):  # recorded unless a result already is
+                return (await self._recorded([(request, seal(prepared))]))[0]
+            arguments = prepared
         limit = self._tool_slots.get(spec.name)
         if limit is not None:  # only a tool with a cap has a queue to wait in
             if limit.locked() and self.on_cap_full is not None:
@@ -365,14 +372,7 @@ class CallExecutor:
             try:
                 if rest is not None:
                     return await rest
-                ready = arguments
-                if request.depends_on:  # wait for the inputs, then put their values in
-                    prepared = await prepare_arguments(self.inputs, request, spec, arguments,
-                                                       timeout_s=timeout_s, limits=self._limits)
-                    if isinstance(prepared, CallOutcome):
-                        return prepared
-                    ready = prepared
-                return await run_tool(spec, ready, timeout_s=timeout_s,
+                return await run_tool(spec, arguments, timeout_s=timeout_s,
                                       threads=self._threads)
             except asyncio.CancelledError:
                 reason = self._cancel_reason(request)

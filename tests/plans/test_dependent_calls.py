@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from async_toolformer.schemas import CallStatus, ToolCallCompleted, ToolCallRequested
-from tests.pipeline.conftest import Pipeline
+from tests.pipeline.conftest import Pipeline, PipelineFactory
 
 pytestmark = pytest.mark.connected
 
@@ -177,3 +177,16 @@ async def test_hostile_dependencies_are_refused_and_the_worker_goes_on(
         _call("b", "echo", session=s, depends_on=("a",), n=_ref(s, "a", "n")),
     ], timeout_s=30)
     assert [r.output for r in after] == [{"n": 1}, {"n": 1}]
+
+
+async def test_a_waiting_call_holds_no_place_under_its_tools_cap(
+        pipeline_factory: PipelineFactory) -> None:
+    capped = await pipeline_factory(tool_concurrency={"sleep": 1})
+    s = "capped"
+    b, a = await capped.client.run([  # the dependent first: it must not take the only place
+        _call("b", "sleep", session=s, depends_on=("a",), timeout_s=5,
+              ms=_ref(s, "a", "slept_ms")),
+        _call("a", "sleep", session=s, ms=100),
+    ], timeout_s=30)
+    assert (a.status, b.status) == (CallStatus.OK, CallStatus.OK), b
+    assert b.output == {"slept_ms": 100}
