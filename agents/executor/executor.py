@@ -249,7 +249,11 @@ class CallExecutor:
         """Publish answers to calls that will not run (refused at intake), each recorded
         first under its request's fingerprint like any result, all in one go."""
         if answers:
-            await self._sink_many(await self._recorded(answers))
+            recorded = await self._recorded(answers)
+            for sealed in recorded:  # a refused input ends its waiting dependents too
+                if self.inputs.wants(sealed.session_id):
+                    self.inputs.post(sealed.event)
+            await self._sink_many(recorded)
 
     def cancel(self, cancellation: Cancellation) -> int:
         """Remember ``cancellation`` and cancel the matching running calls (of its tenant

@@ -3,6 +3,7 @@ takes values from them, and ends with a reason whenever an input cannot feed it.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -190,3 +191,30 @@ async def test_a_waiting_call_holds_no_place_under_its_tools_cap(
     ], timeout_s=30)
     assert (a.status, b.status) == (CallStatus.OK, CallStatus.OK), b
     assert b.output == {"slept_ms": 100}
+
+
+async def test_a_waiting_call_is_cancelled_with_its_branch(pipeline: Pipeline) -> None:
+    s = "cancel-waiting"
+    waiting = asyncio.create_task(pipeline.client.run([
+        _call("b", "echo", session=s, depends_on=("a",), v=_ref(s, "a")).model_copy(
+            update={"branch_id": "plan"}),
+    ], timeout_s=30))
+    [marker] = await pipeline.client.run([_call("marker", "sleep", session=s, ms=200)])
+    assert marker.status is CallStatus.OK  # by now b waits for its input
+    await pipeline.client.cancel_branch(s, "plan", reason="the plan was dropped")
+    [b] = await waiting
+    assert b.status is CallStatus.CANCELLED
+    assert b.error is not None
+    assert b.error.message == "the plan was dropped"
+
+
+async def test_an_input_refused_at_intake_fails_its_dependents(pipeline: Pipeline) -> None:
+    s = "refused-input"
+    a, b = await pipeline.client.run([
+        _call("a", "no_such_tool", session=s, x=1),
+        _call("b", "echo", session=s, depends_on=("a",), timeout_s=20, v=_ref(s, "a")),
+    ], timeout_s=30)
+    assert a.status is CallStatus.REJECTED
+    assert (b.status, _error_type(b)) == (CallStatus.CANCELLED, "input_failed")
+    assert b.error is not None
+    assert "ended rejected" in b.error.message
