@@ -104,7 +104,8 @@ class KafkaPublisher:
             await self._producer.start()
         except KafkaError as exc:
             await self._producer.stop()
-            raise ServiceUnavailableError(_unreachable(self._servers, self._security, exc)) from exc
+            raise ServiceUnavailableError(
+                _unreachable(self._servers, exc, security=self._security)) from exc
 
     async def stop(self) -> None:
         await self._producer.stop()
@@ -246,7 +247,7 @@ def _headers_of(record: Record | HeadedRecord) -> Headers | None:
     return record[2] if len(record) == 3 else None
 
 
-def _unreachable(servers: str, security: KafkaSecurity, exc: Exception) -> str:
+def _unreachable(servers: str, exc: Exception, *, security: KafkaSecurity) -> str:
     """Why a client could not start: with TLS or SASL, the handshake is as likely as the host."""
     if security.uses_tls or security.uses_sasl:
         return (f"cannot connect to Kafka at {servers} over {security.describe()} ({exc!r}). "
