@@ -1,0 +1,46 @@
+"""Traces of calls and model turns through the OpenTelemetry API; nothing at all when off.
+
+Tracing is off until the host turns it on (``streams/tracing`` sets up the SDK
+and calls :func:`enable`). Every span site checks ``TRACING.on`` first, one
+attribute read, so an untraced worker creates no span, parses no header and
+adds none.
+
+W3C trace context (``traceparent``, ``tracestate``) travels in Kafka record
+headers. Headers come from any producer, so they are bounded before the
+propagator sees them: a record whose headers are too many, too long or not
+ASCII is traced as a new trace, never refused for it. Span and attribute names
+follow OpenTelemetry's messaging and GenAI semantic conventions.
+"""
+
+from async_toolformer.agents.tracing.calls import CALLS, CallSpans, published
+from async_toolformer.agents.tracing.propagation import (
+    MAX_TRACE_HEADER_BYTES,
+    Headers,
+    context_from_headers,
+    current_headers,
+    headers_for,
+    record_headers,
+)
+from async_toolformer.agents.tracing.spans import (
+    MAX_TRACED_SESSIONS,
+    attempt_ended,
+    attempt_started,
+    bind_span,
+    consumed,
+    messaging_attributes,
+    sampled_ids,
+    sending,
+    session_started,
+    spans_between,
+    turn_started,
+    unbind_span,
+)
+from async_toolformer.agents.tracing.state import TRACING, TracingState, disable, enable
+
+__all__ = [
+    "CALLS", "MAX_TRACED_SESSIONS", "MAX_TRACE_HEADER_BYTES", "TRACING", "CallSpans", "Headers",
+    "TracingState", "attempt_ended", "attempt_started", "bind_span", "consumed",
+    "context_from_headers", "current_headers", "disable", "enable", "headers_for",
+    "messaging_attributes", "published", "record_headers", "sampled_ids", "sending",
+    "session_started", "spans_between", "turn_started", "unbind_span",
+]
