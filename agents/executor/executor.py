@@ -174,9 +174,6 @@ class CallExecutor:
         """Wait for room under the worker-wide cap; call once before each submitted call."""
         await self._room.take()
 
-    def submit(self, request: ToolCallRequested, spec: ToolSpec, arguments: dict[str, Any],
-               *, received_at: datetime) -> asyncio.Task[Sealed]:
-        """Start ``request``; its result goes to the sink. Needs a prior ``reserve``."""
     async def take_spare_place(self, tool: str) -> bool:
         """A place under ``tool``'s cap for a speculative run, only if one is free and no real
         call waits for it (True, without a place, for a tool with no cap); never waits."""
@@ -194,6 +191,9 @@ class CallExecutor:
         if limit is not None:
             limit.release()
 
+    def submit(self, request: ToolCallRequested, spec: ToolSpec, arguments: dict[str, Any],
+               *, received_at: datetime) -> asyncio.Task[Sealed]:
+        """Start ``request``; its result goes to the sink. Needs a prior ``reserve``."""
         existing = self._running.get(request.call_id)
         if existing is not None and call_fingerprint(existing.request) != call_fingerprint(
                 request):  # another execution's call_id: never its result, never its session
@@ -305,6 +305,8 @@ class CallExecutor:
     async def _execute(self, request: ToolCallRequested, spec: ToolSpec,
                        arguments: dict[str, Any], received_at: datetime) -> Sealed:
         bind_call(request.call_id, request.session_id, request.tenant)  # this task's logs
+        if TRACING.on:  # this task's spans and log lines are under the call's span
+            bind_span(CALLS.get(request.call_id))
         seal = self._sealer(request, received_at)
         unclaimed: Sealed | None = None  # an answer the guard did not record
         try:
@@ -329,8 +331,6 @@ class CallExecutor:
     async def _guarded(self, request: ToolCallRequested, spec: ToolSpec,
                        arguments: dict[str, Any], seal: Seal) -> Sealed:
         reason = self.cancellations.reason(request.session_id, request.branch_id,
-        if TRACING.on:  # this task's spans and log lines are under the call's span
-            bind_span(CALLS.get(request.call_id))
                                            tenant=request.tenant)
         if reason is not None:  # a result recorded before the cancellation wins
             cancelled = seal(CallOutcome.failed(CallStatus.CANCELLED, "Cancelled", reason))
@@ -473,6 +473,7 @@ class CallExecutor:
         for entry, opening, eager in zip(entries, openings, starts, strict=True):
             bound = bind_call(entry.admission.request.call_id,
                               entry.admission.request.session_id, entry.admission.request.tenant)
+            traced = bind_span(CALLS.get(entry.admission.request.call_id)) if TRACING.on else None
             try:
                 self._start_one(entry, opening, eager, finished, dropped)
             except Exception:  # anything but the tool's own failure, which is an outcome
@@ -484,6 +485,7 @@ class CallExecutor:
                 finished.append((entry, claimed, self._sealer(request, entry.received_at)(
                     CallOutcome.internal())))
             finally:
+                unbind_span(traced)
                 unbind(bound)  # a held call's task keeps its own copy
         return dropped
 
@@ -508,7 +510,6 @@ class CallExecutor:
             try:
                 begun = start_tool(
                     spec, admission.arguments, threads=self._threads,
-            traced = bind_span(CALLS.get(entry.admission.request.call_id)) if TRACING.on else None
                     timeout_s=self._timeout_of(request, spec))
             except asyncio.CancelledError:  # the tool's own, before it waited
                 # As on submit's path: no result, the claim handed back, the others go on.
@@ -520,7 +521,6 @@ class CallExecutor:
                 sealed = Sealed.of_outcome(request, begun, worker_id=self._worker_id,
                                            received_at=entry.received_at, limits=self._limits)
                 finished.append((entry, None if opening is _UNGUARDED else opening, sealed))
-                unbind_span(traced)
             else:
                 self._hold(entry, opening, begun)
 
