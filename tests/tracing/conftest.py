@@ -12,11 +12,13 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 import pytest_asyncio
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from redis.asyncio import Redis
 
 from async_toolformer.streams.devtools.fakellm import FakeLLMServer
 from async_toolformer.streams.kafka.topics import TopicCatalogue, ensure_topics
@@ -26,6 +28,7 @@ from .receiver import OtlpReceiver
 
 API_KEY = "sk-tracing-secret-7f3a9c"  # must never reach a span or a log line
 OTLP_TOKEN = "otlp-secret-token-91b2e"  # the collector's credential, sent as a header only
+REDIS_USER, REDIS_SECRET = "tracing-tests", "redis-url-secret-4d1c"  # in the worker's REDIS_URL
 
 SCRIPT: dict[str, Any] = {
     "defaults": {"latency_ms": 5, "token_delay_ms": 1, "chunk_chars": 16},
@@ -82,11 +85,20 @@ async def traced_worker(kafka_bootstrap: str, redis_url: str,
     receiver = OtlpReceiver()
     await receiver.start()
     log = tmp_path / "worker.log"
+    admin = Redis.from_url(redis_url)
+    try:  # a user of the tests' own Redis whose password the worker's REDIS_URL carries
+        await admin.execute_command("ACL", "SETUSER", REDIS_USER, "on", f">{REDIS_SECRET}",
+                                    "~*", "&*", "+@all")
+    finally:
+        await admin.aclose()
+    parts = urlsplit(redis_url)
+    secret_url = urlunsplit(parts._replace(
+        netloc=f"{REDIS_USER}:{REDIS_SECRET}@{parts.netloc.rpartition('@')[2]}"))
     async with FakeLLMServer(SCRIPT) as llm:
         env = {
             **os.environ,
             "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
-            "REDIS_URL": redis_url,
+            "REDIS_URL": secret_url,
             "TOOLFORMER_TOPIC_PREFIX": prefix,
             "TOOLFORMER_GROUP_ID": f"{prefix}workers",
             "TOOLFORMER_PARTITIONS": "2",

@@ -20,7 +20,7 @@ from async_toolformer.streams.client import SessionClient, ToolformerClient
 from async_toolformer.streams.kafka.publisher import KafkaPublisher
 from async_toolformer.streams.kafka.topics import TopicCatalogue
 
-from .conftest import API_KEY, OTLP_TOKEN, TracedWorker
+from .conftest import API_KEY, OTLP_TOKEN, REDIS_SECRET, TracedWorker
 from .receiver import ReceivedSpan
 
 pytestmark = pytest.mark.slow
@@ -108,7 +108,7 @@ async def test_one_session_is_one_trace_across_processes(
     assert f"Bearer {OTLP_TOKEN}" in traced_worker.receiver.authorizations
     exported = b"".join(traced_worker.receiver.bodies)
     logged = traced_worker.log.read_bytes()
-    for secret in (API_KEY, OTLP_TOKEN):
+    for secret in (API_KEY, OTLP_TOKEN, REDIS_SECRET):
         assert secret.encode() not in exported
         assert secret.encode() not in logged
 
