@@ -87,8 +87,8 @@ async def traced_worker(kafka_bootstrap: str, redis_url: str,
     log = tmp_path / "worker.log"
     admin = Redis.from_url(redis_url)
     try:  # a user of the tests' own Redis whose password the worker's REDIS_URL carries
-        await admin.execute_command("ACL", "SETUSER", REDIS_USER, "on", f">{REDIS_SECRET}",
-                                    "~*", "&*", "+@all")
+        await admin.acl_setuser(REDIS_USER, enabled=True, passwords=[f"+{REDIS_SECRET}"],
+                                keys=["*"], channels=["*"], categories=["+@all"])
     finally:
         await admin.aclose()
     parts = urlsplit(redis_url)
