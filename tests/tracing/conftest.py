@@ -52,15 +52,18 @@ class TracedWorker:
     log: Path
     process: asyncio.subprocess.Process
 
-    async def stop(self) -> None:
-        """SIGTERM: the worker shuts down in order and flushes its spans."""
+    async def stop(self, timeout_s: float = 30.0) -> bool:
+        """SIGTERM: the worker shuts down in order and flushes its spans; False if it had
+        to be killed after ``timeout_s``."""
         if self.process.returncode is None:
             self.process.send_signal(signal.SIGTERM)
             try:
-                await asyncio.wait_for(self.process.wait(), 30)
+                await asyncio.wait_for(self.process.wait(), timeout_s)
             except TimeoutError:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 await self.process.wait()
+                return False
+        return True
 
     def log_lines(self) -> list[str]:
         return self.log.read_text(errors="replace").splitlines()
@@ -77,9 +80,15 @@ def client_spans() -> Iterator[InMemorySpanExporter]:
         setup.close()
 
 
+@pytest.fixture
+def otlp_endpoint() -> str | None:
+    """Where the worker exports; None: the test's receiver (a test module may override)."""
+    return None
+
+
 @pytest_asyncio.fixture(loop_scope="session")
-async def traced_worker(kafka_bootstrap: str, redis_url: str,
-                        tmp_path: Path) -> AsyncIterator[TracedWorker]:
+async def traced_worker(kafka_bootstrap: str, redis_url: str, tmp_path: Path,
+                        otlp_endpoint: str | None) -> AsyncIterator[TracedWorker]:
     prefix = f"tr{uuid.uuid4().hex[:10]}."
     await ensure_topics(kafka_bootstrap, TopicCatalogue(prefix), partitions=2)
     receiver = OtlpReceiver()
@@ -109,7 +118,7 @@ async def traced_worker(kafka_bootstrap: str, redis_url: str,
             "TOOLFORMER_LLM_BASE_URL": llm.base_url,
             "OPENAI_API_KEY": API_KEY,
             "OTEL_TRACES_EXPORTER": "otlp",
-            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": receiver.endpoint,
+            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": otlp_endpoint or receiver.endpoint,
             "OTEL_EXPORTER_OTLP_HEADERS": f"Authorization=Bearer {OTLP_TOKEN}",
             "OTEL_SERVICE_NAME": "tests-worker",
             "OTEL_BSP_SCHEDULE_DELAY": "100",
