@@ -10,6 +10,11 @@ headers. Headers come from any producer, so they are bounded before the
 propagator sees them: a record whose headers are too many, too long or not
 ASCII is traced as a new trace, never refused for it. Span and attribute names
 follow OpenTelemetry's messaging and GenAI semantic conventions.
+
+Context is carried explicitly, record by record, rather than by an aiokafka
+instrumentation: one producer serves every call in flight (and sends a fetch's
+results as one batch), and the worker consumes through Faust's consumer and
+its tap, so neither a send nor a fetch belongs to one call.
 """
 
 from async_toolformer.agents.tracing.calls import CALLS, CallSpans, published
