@@ -143,7 +143,7 @@ class LedgerGuard:
         cache = self._cache
         keyed = cache.keys_of(requests) if cache is not None else None
         if cache is not None and keyed:  # the cache beside the claims: no round trip more
-            claims, begun = await asyncio.gather(claiming, cache.begin(keyed))
+            claims, begun = await cache.begin_beside(claiming, keyed)
         else:
             claims, begun = await claiming, {}
         if started_ns:
@@ -257,19 +257,22 @@ class LedgerGuard:
                   if self._cache is not None else None)
         work = _ToolWork(self, request, spec, run, seal, fingerprint=claimed.fingerprint or None,
                          permit=permit, flight=flight)
-        answer = work.instead(claimed.after,
-                              self._started_here.pop((request.call_id, work.fingerprint), False))
-        if answer is not None:
-            return answer
-        started = ((self.eager or permit is not None) and claimed.after is None
-                   and not claimed.waits)  # a call that waits for an identical one has not
         try:
-            return await self._claims.run_leased(call_key(request.call_id), claimed.lease, work,
-                                                 started=started)
-        except LeaseLostError as lost:
-            # Not recordable under this claim: record_many is refused and guard answers.
-            return work.indeterminate("its lease was lost while it ran" if lost.started
-                                      else "its lease was lost before it ran")
+            answer = work.instead(
+                claimed.after, self._started_here.pop((request.call_id, work.fingerprint), False))
+            if answer is not None:
+                return answer
+            started = ((self.eager or permit is not None) and claimed.after is None
+                       and not claimed.waits)  # a call that waits for an identical one has not
+            try:
+                return await self._claims.run_leased(call_key(request.call_id), claimed.lease,
+                                                     work, started=started)
+            except LeaseLostError as lost:
+                # Not recordable under this claim: record_many is refused and guard answers.
+                return work.indeterminate("its lease was lost while it ran" if lost.started
+                                          else "its lease was lost before it ran")
+        finally:
+            work.end_unused_flight()  # answered otherwise, or lost before it ran
 
     def _note_started(self, call_id: tuple[str, str]) -> None:
         self._started_here[call_id] = True
@@ -358,7 +361,15 @@ class _ToolWork:
         cache = self._guard._cache
         if cache is None:
             return await tool()
-        return await cache.run(self._request, self._flight, self._seal, tool)
+        flight, self._flight = self._flight, None  # ``cache.run`` ends it, however it ends
+        return await cache.run(self._request, flight, self._seal, tool)
+
+    def end_unused_flight(self) -> None:
+        """End the flight ``open_many`` won for this call if it never ran (no leak)."""
+        cache = self._guard._cache
+        if self._flight is not None and cache is not None:
+            cache.end_soon(self._flight)
+            self._flight = None
 
     def record_of(self, result: Sealed) -> bytes:
         return result.wire

@@ -31,7 +31,8 @@ let a real call join them):
 - :meth:`ResultCache.join` ``(key)``: wait for a busy key's entry or for its
   flight to end (then the flight is yours); never longer than the flight lease.
 - :meth:`ResultCache.finish` ``([(flight, output), ...])``: store ok outputs and
-  end the flights, one round trip; :meth:`lookup` reads without claiming.
+  end the flights, one round trip; :meth:`lookup` reads without claiming;
+  :meth:`forget` deletes entries (a wasted speculative run's).
 
 Every failure fails open: a Redis error is logged (at most every 10 s) and
 counted, and the call runs as if it had no cache. An entry that does not
@@ -181,6 +182,7 @@ class ResultCache:
         self._finish = redis.register_script(_FINISH)
         self._lookup = redis.register_script(_LOOKUP)
         self._logged_at = -_LOG_EVERY_S
+        self._ending: set[asyncio.Task[None]] = set()
 
     def key_of(self, tenant: str, spec: ToolSpec, arguments: dict[str, Any]) -> CacheKey | None:
         """The key of a call, or None: the tool does not cache, or the arguments have no
@@ -213,6 +215,12 @@ class ResultCache:
         except (RedisError, OSError) as exc:
             self._unavailable("begin", exc, len(keys))
             return [None] * len(keys)
+        except asyncio.CancelledError:
+            # The script may have run and won flights nobody will end: end each token
+            # (a flight only ends if it holds that token, so none won elsewhere is touched).
+            self._end_later([(Flight(key, token), NOT_OK)
+                             for key, token in zip(keys, tokens, strict=True)])
+            raise
         openings: list[CacheOpening] = []
         for key, token, reply in zip(keys, tokens, replies, strict=True):
             openings.append(self._opening(key, token, reply))
@@ -248,6 +256,21 @@ class ResultCache:
             payload = b"" if output is NOT_OK else self._payload(flight.key, output)
             args += (flight.token, flight.key.ttl_ms, payload)
         await self._finish_raw(names, args, len(landed))
+
+    def _end_later(self, landed: list[tuple[Flight, Any]]) -> None:
+        """``finish`` on a task of its own (for a caller being cancelled)."""
+        task = asyncio.get_running_loop().create_task(self.finish(landed))
+        self._ending.add(task)
+        task.add_done_callback(self._ending.discard)
+
+    async def forget(self, keys: Sequence[CacheKey]) -> None:
+        """Delete the entries of ``keys`` (a speculative output that must not answer)."""
+        if not keys:
+            return
+        try:
+            await self.redis.delete(*(self.entry_key(key) for key in keys))
+        except (RedisError, OSError) as exc:
+            self._unavailable("forget", exc, len(keys))
 
     async def store(self, key: CacheKey, output: Any) -> bool:
         """Store ``output`` under ``key`` without a flight (a result obtained elsewhere);

@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 
@@ -40,6 +40,7 @@ from async_toolformer.streams.redis.result_cache import (
 
 __all__ = ["CachedCalls", "cached_outcome"]
 
+T = TypeVar("T")
 _FlightsBy = tuple[str, int]  # (call_id, claim lease)
 # Flights of claimed calls between open_many and their record (normally a run's length);
 # one whose call ended elsewhere (a batch that failed) is forgotten past this, its lease ends.
@@ -61,9 +62,13 @@ class CachedCalls:
         self._ending: set[asyncio.Task[None]] = set()
 
     def key_of(self, request: ToolCallRequested) -> CacheKey | None:
-        """The cache key of ``request``, or None: no caching tool, bypassed, or no exact key."""
+        """The cache key of ``request``, or None: no caching tool, bypassed, or no exact key.
+
+        A dependent call (``depends_on``) has none: its arguments still hold ``$ref``
+        objects, resolved only when it runs, so they name no answer yet.
+        """
         spec = self._specs.get(request.tool)
-        if spec is None or request.cache != "use":
+        if spec is None or request.cache != "use" or request.depends_on:
             return None
         return self.cache.key_of(request.tenant, spec, request.arguments)
 
@@ -81,6 +86,27 @@ class CachedCalls:
         places = list(keyed)
         openings = await self.cache.begin([keyed[i] for i in places])
         return dict(zip(places, openings, strict=True))
+
+    async def begin_beside(self, claiming: Awaitable[T], keyed: dict[int, CacheKey]
+                           ) -> tuple[T, dict[int, CacheOpening]]:
+        """The ledger's claims and the cache's openings at once; if the claims fail (or
+        this is cancelled), the flights won are ended, not left for their lease."""
+        beginning = asyncio.ensure_future(self.begin(keyed))
+        try:
+            claims = await claiming
+        except BaseException:
+            if not beginning.done():
+                beginning.cancel()  # ResultCache.begin ends what a cancelled begin won
+            beginning.add_done_callback(self._end_won)
+            raise
+        return claims, await beginning
+
+    def _end_won(self, beginning: asyncio.Future[dict[int, CacheOpening]]) -> None:
+        if beginning.cancelled() or beginning.exception() is not None:
+            return
+        for got in beginning.result().values():
+            if isinstance(got, Flight):
+                self.end_soon(got)
 
     async def apply(self, requests: Sequence[ToolCallRequested], openings: list[Opening],
                     begun: dict[int, CacheOpening]) -> list[Opening]:
@@ -110,6 +136,7 @@ class CachedCalls:
         return bool(self._flights)
 
     def take_flight(self, call_id: str, lease: int) -> Flight | None:
+        """The flight ``open_many`` won for this claim; whoever takes it must end it."""
         return self._flights.pop((call_id, lease), None) if self._flights else None
 
     async def land(self, done: Sequence[tuple[ToolCallRequested, Claimed, Sealed | None]]
@@ -134,7 +161,9 @@ class CachedCalls:
                 return await run()
             [got] = await self.cache.begin([key])
             if isinstance(got, Busy):
-                got = await self.cache.join(key)
+                got = await self._join(request, key)
+                if isinstance(got, CallOutcome):
+                    return seal(got)
             if isinstance(got, CacheHit):
                 return seal(cached_outcome(got))
             if not isinstance(got, Flight):  # Redis failed, or the wait ran out: run uncached
@@ -143,12 +172,29 @@ class CachedCalls:
         try:
             sealed = await run()
         except BaseException:
-            self._end_soon(flight)
+            self.end_soon(flight)
             raise
         await self.cache.finish([(flight, _output_of(sealed))])
         return sealed
 
-    def _end_soon(self, flight: Flight) -> None:
+    async def _join(self, request: ToolCallRequested, key: CacheKey
+                    ) -> CacheOpening | CallOutcome:
+        """Join the run of ``key`` under way, no longer than the call's own timeout: past
+        it the call ends ``timeout``, as its own run would have."""
+        spec = self._specs[request.tool]
+        lease_s = self.cache.flight_lease_ms / 1000
+        timeout_s = spec.timeout_for(request.timeout_s, default_s=lease_s, max_s=lease_s)
+        loop = asyncio.get_running_loop()
+        give_up_at = loop.time() + timeout_s
+        got = await self.cache.join(key, max_wait_s=timeout_s)
+        if got is None and timeout_s < lease_s and loop.time() >= give_up_at:
+            return CallOutcome.failed(
+                CallStatus.TIMEOUT, "Timeout",
+                f"{spec.name} did not finish within {timeout_s:g}s (an identical call's run, "
+                "joined, was still under way)", retryable=True, attempts=0)
+        return got
+
+    def end_soon(self, flight: Flight) -> None:
         """End a flight whose run failed or was cancelled, without waiting for it."""
         task = asyncio.get_running_loop().create_task(self.cache.finish([(flight, NOT_OK)]))
         self._ending.add(task)
