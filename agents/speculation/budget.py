@@ -21,6 +21,7 @@ import orjson
 
 from ..exceptions import InvalidArgumentsError
 from ..executor.cache_keys import CacheKey, Uncacheable, cache_key_of
+from ..policy import Policy
 from ..tools import ToolSpec
 from .protocol import Prediction
 
@@ -95,8 +96,10 @@ def may_speculate(spec: ToolSpec) -> bool:
 
 
 def screen(predictions: object, tenant: str, spec_of: Callable[[str], ToolSpec | None],
-           limits: SpeculationLimits) -> tuple[list[Candidate], Counter[str]]:
-    """The predictions that may run, most confident first, and why the others may not."""
+           limits: SpeculationLimits, *, policy: Policy | None = None
+           ) -> tuple[list[Candidate], Counter[str]]:
+    """The predictions that may run, most confident first, and why the others may not;
+    with a ``policy``, only tools ``tenant`` may call (as its real calls are checked)."""
     refused: Counter[str] = Counter()
     if not isinstance(predictions, Sequence) or isinstance(predictions, str | bytes):
         refused["not_a_list"] += 1
@@ -106,7 +109,7 @@ def screen(predictions: object, tenant: str, spec_of: Callable[[str], ToolSpec |
         if index >= limits.max_looked_at:
             refused["too_many"] += len(predictions) - index
             break
-        verdict = _candidate(prediction, tenant, spec_of, limits)
+        verdict = _candidate(prediction, tenant, spec_of, limits, policy)
         if isinstance(verdict, str):
             refused[verdict] += 1
             continue
@@ -122,7 +125,7 @@ def screen(predictions: object, tenant: str, spec_of: Callable[[str], ToolSpec |
 
 
 def _candidate(prediction: object, tenant: str, spec_of: Callable[[str], ToolSpec | None],
-               limits: SpeculationLimits) -> Candidate | str:
+               limits: SpeculationLimits, policy: Policy | None) -> Candidate | str:
     """The candidate, or the reason (a metric label) it may not run."""
     if not isinstance(prediction, Prediction):
         return "not_a_prediction"
@@ -140,6 +143,8 @@ def _candidate(prediction: object, tenant: str, spec_of: Callable[[str], ToolSpe
         return "unknown_tool"
     if not may_speculate(spec):
         return "not_read_only"
+    if policy is not None and policy.call_problem(tenant, spec.name, spec.service) is not None:
+        return "not_allowed"
     if not isinstance(arguments, dict):
         return "bad_arguments"
     if not _within(arguments, limits.max_argument_depth):

@@ -41,6 +41,7 @@ from typing import Any, Protocol
 from async_toolformer.agents.executor.cache_keys import CacheKey
 from async_toolformer.agents.executor.runner import run_tool
 from async_toolformer.agents.executor.threads import ToolThreads
+from async_toolformer.agents.policy import Policy
 from async_toolformer.agents.speculation import Predictor
 from async_toolformer.agents.speculation.budget import (
     Candidate,
@@ -66,6 +67,7 @@ logger = logging.getLogger(__name__)
 
 CANCELLED = "cancelled"
 MAX_SESSIONS = 10_000  # sessions tracked at once; the least recently active is let go
+MAX_WRITES_PENDING = 256  # a session's unanswered calls that may write, remembered
 
 
 class Places(Protocol):
@@ -102,6 +104,9 @@ class _Run:
     used_by: str | None = None
     saved_ms: float = 0.0
     decided: bool = False
+    forgotten: bool = False  # wasted or overtaken by a write: its output must not answer
+    landed: bool = False  # its flight ended (and its output stored, if ``stored``)
+    stored: bool = False
 
     @property
     def tool(self) -> str:
@@ -125,6 +130,7 @@ class _Session:
     tenant: str
     turn: int = 0
     runs: dict[tuple[str, str], _Run] = field(default_factory=dict)
+    writes: set[str] = field(default_factory=set)  # calls that may write, not yet answered
 
 
 class SpeculationRuntime:
@@ -134,7 +140,7 @@ class SpeculationRuntime:
                  places: Places, limits: SpeculationLimits, worker_max_in_flight: int,
                  metrics: SpeculationMetrics, tool_caps: dict[str, int] | None = None,
                  rates: SpareRates | None = None, default_timeout_s: float = 30.0,
-                 max_timeout_s: float = 300.0) -> None:
+                 max_timeout_s: float = 300.0, policy: Policy | None = None) -> None:
         self._predictor = predictor
         self._registry = registry
         self._cache = cache
@@ -149,6 +155,8 @@ class SpeculationRuntime:
         self._threads = ToolThreads(min(8, limits.worker_cap(worker_max_in_flight)))
         self._sessions: OrderedDict[str, _Session] = OrderedDict()
         self._running: set[_Run] = set()
+        self._policy = policy  # what each tenant may call (None: everything)
+        self._forgetting: set[asyncio.Task[None]] = set()
         self.journal: Journal | None = None  # where decided runs are written
         metrics.in_flight.set_function(lambda: len(self._running))
 
@@ -166,7 +174,12 @@ class SpeculationRuntime:
                       request.call_id, request.tool, request.arguments,
                       turn=turn if turn is not None else str(session.turn))
         spec = self._spec(request.tool)
-        if spec is None or not may_speculate(spec) or request.cache != "use":
+        if spec is None or not spec.read_only:
+            if len(session.writes) < MAX_WRITES_PENDING:  # past it: off until the session ends
+                session.writes.add(request.call_id)
+            self._overtaken(session)  # a write may change what the session's runs read
+            return
+        if not may_speculate(spec) or request.cache != "use":
             return
         key = self._cache.key_of(request.tenant, spec, request.arguments)
         run = session.runs.get((request.tool, key.digest)) if key is not None else None
@@ -185,6 +198,7 @@ class SpeculationRuntime:
     def on_result(self, result: ToolCallCompleted, tenant: str) -> None:
         """Session of ``tenant`` took ``result``: learn from it, start what it predicts next."""
         session = self._session(result.session_id, tenant)
+        session.writes.discard(result.call_id)
         self._guarded(self._predictor.observe_result, tenant, result.session_id,
                       result.call_id, result.tool, status=result.status.value,
                       value=result.output if result.ok else None)
@@ -192,7 +206,11 @@ class SpeculationRuntime:
         if predictions is None:
             return
         self._metrics.predicted(len(predictions) if isinstance(predictions, Sequence) else 1)
-        candidates, refused = screen(predictions, tenant, self._spec, self._limits)
+        if session.writes:  # a run now might read before that write and answer after it
+            self._metrics.refuse("write_pending")
+            return
+        candidates, refused = screen(predictions, tenant, self._spec, self._limits,
+                                     policy=self._policy)
         for reason, count in refused.items():
             self._metrics.refuse(reason, count)
         for candidate in candidates:
@@ -218,6 +236,14 @@ class SpeculationRuntime:
         if session is None:
             return
         self._let_go(session_id, session)
+
+    def _overtaken(self, session: _Session) -> None:
+        """The session called a tool that may write: its unused runs may have read
+        before the write, so they are stopped, wasted and their outputs forgotten."""
+        for run in list(session.runs.values()):
+            if run.used_by is None:
+                run.stop(CANCELLED)
+                self._decide(run)
 
     def yield_place(self, tool: str) -> None:
         """A real call found ``tool``'s cap full: cancel one unused run holding a place there.
@@ -297,7 +323,27 @@ class SpeculationRuntime:
                 run.holds_place = False
                 self._places.give_spare_place(run.tool)
             if flight is not None:  # store an ok output, and let joiners go on either way
-                await asyncio.shield(self._cache.finish([(flight, output)]))
+                await asyncio.shield(self._land(run, flight, output))
+
+    async def _land(self, run: _Run, flight: Flight, output: Any) -> None:
+        """End the run's flight, storing an ok output unless the run is forgotten (also
+        if it is forgotten while this stores: the entry is deleted again)."""
+        keep = output is not NOT_OK and not run.forgotten
+        await self._cache.finish([(flight, output if keep else NOT_OK)])
+        if keep and run.forgotten:
+            await self._cache.forget([run.key])
+            keep = False
+        run.stored = keep
+        run.landed = True
+
+    def _forget(self, run: _Run) -> None:
+        """A wasted run's output must answer no call: delete its entry once stored."""
+        run.forgotten = True
+        if run.landed and run.stored:
+            run.stored = False
+            task = asyncio.get_running_loop().create_task(self._cache.forget([run.key]))
+            self._forgetting.add(task)
+            task.add_done_callback(self._forgetting.discard)
 
     async def _prepare(self, run: _Run) -> tuple[Permit | None, Flight] | str:
         """Its place, its rate-limit permit and its flight; or why it does not run (all
@@ -352,6 +398,8 @@ class SpeculationRuntime:
         if session is not None and session.runs.get((run.tool, run.key.digest)) is run:
             del session.runs[(run.tool, run.key.digest)]
         used = run.used_by is not None
+        if not used:
+            self._forget(run)
         status = run.status or CANCELLED
         self._metrics.resolved(status, used, run.run_ms, run.saved_ms)
         self._guarded(self._predictor.feedback, run.tenant, run.tool, used)

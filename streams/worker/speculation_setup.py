@@ -23,6 +23,7 @@ from async_toolformer.streams.kafka.topics import TopicCatalogue
 from async_toolformer.streams.redis.parts import RedisParts
 from async_toolformer.streams.redis.result_cache import ResultCache
 from async_toolformer.streams.redis.result_cache_metrics import ResultCacheMetrics
+from async_toolformer.streams.worker.policy_file import load_policy
 from async_toolformer.streams.worker.settings import Settings
 from async_toolformer.streams.worker.speculation import SpeculationRuntime
 from async_toolformer.streams.worker.speculation_limits import SpareCapacity
@@ -87,7 +88,9 @@ def start_speculation(settings: Settings, *, tools: ToolRegistry, executor: Call
         worker_max_in_flight=settings.max_in_flight,
         metrics=SpeculationMetrics(metrics_registry), tool_caps=settings.tool_concurrency,
         rates=rates, default_timeout_s=settings.default_timeout_s,
-        max_timeout_s=settings.max_timeout_s)
+        max_timeout_s=settings.max_timeout_s,
+        # the tenants' policy, as the worker enforces it on real calls (read again here)
+        policy=load_policy(settings.policy_file) if settings.policy_file is not None else None)
     executor.on_cap_full = runtime.yield_place
     speculable = sorted(spec.name for spec in tools if may_speculate(spec))
     logger.info("speculation on for %d tools (%s), share %.2f, at most %d at once",

@@ -95,7 +95,13 @@ async def test_an_entry_expires_after_its_ttl(node_factory: NodeFactory) -> None
     t = token()
     [one] = await node.run([call("short_lived", token=t)])
     [two] = await node.run([call("short_lived", token=t)])
-    await asyncio.sleep(0.45)  # the tool's cache_ttl_s is 0.3
+    key = node.guard._cache.key_of(call("short_lived", token=t)) if node.guard._cache else None
+    assert key is not None
+    entry = node.cache.entry_key(key)
+    assert 0 < await node.cache.redis.pttl(entry) <= 2_000  # the tool's cache_ttl_s, in Redis
+    async with asyncio.timeout(10):  # Redis expires it (its clock, not this test's)
+        while await node.cache.redis.exists(entry):  # noqa: ASYNC110 - polling Redis
+            await asyncio.sleep(0.05)
     [three] = await node.run([call("short_lived", token=t)])
     assert [_event(s.wire).output for s in (one, two, three)] == [1, 1, 2]
     assert [_event(s.wire).cached for s in (one, two, three)] == [False, True, False]
