@@ -5,13 +5,15 @@ anything (its claim, a place under its tool's cap, a rate-limit admission: a
 waiting call holding the only place its own input needs would wait for good);
 then it is claimed like any other, so a redelivery is answered from the ledger.
 The executor posts the results of its own calls to an :class:`InputBoard` as it
-publishes them, and an input recorded before this worker saw the call (or by
-another worker, before a rebalance) is read through the :class:`RecordedInputs`
-port (the execution ledger). Inputs are calls of the same session, so they share
-its partition and, normally, this worker; a record of another session is never
-taken as an input. Without a ledger the board itself remembers the last
-:data:`REMEMBERED` results of every session, so an input that ended before its
-dependent arrived is still found.
+publishes them, with the tenant of the call each answers, and an input recorded
+before this worker saw the dependent is read through the :class:`RecordedInputs`
+port (the execution ledger). An input is only ever a result of the dependent's
+own tenant and session: a record carries neither, so one is read only for a
+call_id this executor published for that tenant and session (it remembers whose
+the last :data:`KNOWN` results were); inputs are calls of the same session, so
+they share its partition and, normally, this worker. Without a ledger the board
+also keeps recent results' bytes, at most :data:`REMEMBERED_BYTES`, so an input
+that ended before its dependent arrived is still found.
 
 Every way this can go wrong ends the call, never stalls it (docs/plans.md):
 
@@ -19,7 +21,8 @@ Every way this can go wrong ends the call, never stalls it (docs/plans.md):
 - no result of an input within the call's timeout: ``error``, type ``input_missing``;
 - calls waiting for each other on this worker: ``rejected``, type ``dependency_cycle``;
 - a path that leads nowhere in an input's output: ``error``, type ``invalid_reference``;
-- arguments that do not fit the tool once resolved: ``rejected``, type ``invalid_arguments``.
+- arguments that do not fit the tool once resolved (or are larger than a result may be):
+  ``rejected``, type ``invalid_arguments``.
 """
 
 from __future__ import annotations
@@ -30,14 +33,18 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
-from async_toolformer.schemas import CallStatus, ToolCallCompleted, ToolCallRequested
+import orjson
+
+from async_toolformer.schemas import CallStatus, ToolCallCompleted, ToolCallRequested, decode_as
 
 from ..exceptions import InvalidArgumentsError
 from ..plans import DependencyCycleError, PathNotFoundError, substitute
 from ..plans.graph import refuse_cycle
 from ..tools import ToolSpec
+from .guarding import Sealed
+from .identity import CONFLICT
 from .limits import CallLimits, shape_problem
 from .outcome import CallOutcome
 
@@ -46,7 +53,8 @@ __all__ = ["InputBoard", "RecordedInputs", "prepare_arguments"]
 logger = logging.getLogger(__name__)
 
 _POLL_S = 1.0  # how often a waiting call looks in the ledger for inputs recorded elsewhere
-REMEMBERED = 2_048  # results kept in memory when there is no ledger to read them from
+KNOWN = 16_384  # results whose tenant and session are remembered (their inputs' owners)
+REMEMBERED_BYTES = 64 * 1024 * 1024  # bytes of results kept when there is no ledger
 
 
 class RecordedInputs(Protocol):
@@ -55,38 +63,75 @@ class RecordedInputs(Protocol):
     async def recorded(self, call_ids: Sequence[str]) -> list[ToolCallCompleted | None]: ...
 
 
+class _Known(NamedTuple):
+    """Whose a result this executor published is, and (without a ledger) its bytes."""
+
+    tenant: str
+    session_id: str
+    wire: bytes | None
+
+
 class InputBoard:
-    """Results dependent calls wait for, and who waits for what (to find cycles)."""
+    """Results dependent calls wait for, whose they are, and who waits for what (for cycles).
+
+    A result is an input only to a call of the same tenant and session: the ledger's
+    record of a call_id says neither whose it is nor (without the input's arguments)
+    lets its fingerprint be checked, so the board keeps the tenant and session of
+    each result this executor published (the last :data:`KNOWN`), and a record is
+    read from the ledger only for a call_id known here to be the dependent's own.
+    """
 
     def __init__(self, recorded: RecordedInputs | None = None, *,
-                 poll_s: float = _POLL_S) -> None:
+                 poll_s: float = _POLL_S, known: int = KNOWN,
+                 remembered_bytes: int = REMEMBERED_BYTES) -> None:
         self._recorded = recorded
         self._poll_s = poll_s
-        self._waiters: dict[str, list[asyncio.Future[ToolCallCompleted]]] = {}
-        self._sessions: dict[str, int] = {}  # session_id -> calls waiting in it
+        self._max_known = known
+        self._max_bytes = remembered_bytes
+        self._bytes = 0  # of the wires kept (only without a ledger)
+        self._known: OrderedDict[str, _Known] = OrderedDict()
+        self._waiters: dict[tuple[str, str, str], list[asyncio.Future[ToolCallCompleted]]] = {}
         self._inputs_of: dict[str, tuple[str, ...]] = {}  # waiting call -> its inputs
-        self._remembered: OrderedDict[str, ToolCallCompleted] | None = (
-            OrderedDict() if recorded is None else None)  # no ledger: recent results
 
-    def wants(self, session_id: str) -> bool:
-        """Whether a call of ``session_id`` waits for inputs (or, without a ledger, whether
-        results are remembered): a dict lookup on the hot path."""
-        return self._remembered is not None or session_id in self._sessions
+    def post(self, result: Sealed, tenant: str) -> None:
+        """A result this executor publishes for a call of ``tenant``: wakes the calls of that
+        tenant and session waiting for it, and is remembered as theirs.
 
-    def post(self, result: ToolCallCompleted) -> None:
-        """A result this executor publishes; wakes the calls waiting for it."""
-        if self._remembered is not None:
-            self._remembered[result.call_id] = result
-            self._remembered.move_to_end(result.call_id)
-            if len(self._remembered) > REMEMBERED:
-                self._remembered.popitem(last=False)
-        for waiter in self._waiters.pop(result.call_id, ()):
-            if not waiter.done():
-                waiter.set_result(result)
+        Cheap when nobody waits (no model is built): a look-up and an insertion. A
+        ``Conflict`` answer (the call_id is another execution's) is not remembered:
+        the ledger's record under that call_id is not the answered call's.
+        """
+        call_id, session_id = result.call_id, result.session_id
+        waiters = self._waiters.pop((tenant, session_id, call_id), None)
+        if waiters:
+            event = result.event
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_result(event)
+        if result.status is CallStatus.REJECTED and _is_conflict(result.event):
+            return
+        wire = None if self._recorded is not None else result.wire
+        old = self._known.pop(call_id, None)
+        if old is not None and old.wire is not None:
+            self._bytes -= len(old.wire)
+        if wire is not None and len(wire) > self._max_bytes:
+            wire = None  # too big to keep at all: known, not found
+        self._known[call_id] = _Known(tenant, session_id, wire)
+        if wire is not None:
+            self._bytes += len(wire)
+        while len(self._known) > self._max_known or self._bytes > self._max_bytes:
+            _, dropped = self._known.popitem(last=False)
+            if dropped.wire is not None:
+                self._bytes -= len(dropped.wire)
 
     @property
     def waiting(self) -> int:
         return len(self._inputs_of)
+
+    @property
+    def remembered_bytes(self) -> int:
+        """Bytes of results kept in memory (only without a ledger), at most the budget."""
+        return self._bytes
 
     async def wait(self, request: ToolCallRequested, timeout_s: float
                    ) -> dict[str, ToolCallCompleted]:
@@ -95,7 +140,7 @@ class InputBoard:
         Raises DependencyCycleError if its inputs wait (through other waiting
         calls) for it, TimeoutError naming the inputs still missing.
         """
-        call_id, session_id = request.call_id, request.session_id
+        call_id, owner = request.call_id, (request.tenant, request.session_id)
         inputs = tuple(dict.fromkeys(request.depends_on))
         self._inputs_of[call_id] = inputs
         try:
@@ -106,12 +151,11 @@ class InputBoard:
         loop = asyncio.get_running_loop()
         futures = {c: loop.create_future() for c in inputs}
         for input_id, future in futures.items():
-            self._waiters.setdefault(input_id, []).append(future)
-        self._sessions[session_id] = self._sessions.get(session_id, 0) + 1
+            self._waiters.setdefault((*owner, input_id), []).append(future)
         deadline = time.monotonic() + timeout_s
         try:
             while True:
-                await self._look_up(futures, session_id)
+                await self._look_up(futures, owner)
                 pending = [f for f in futures.values() if not f.done()]
                 left = deadline - time.monotonic()
                 if not pending:
@@ -120,22 +164,23 @@ class InputBoard:
                     raise TimeoutError(", ".join(c for c, f in futures.items() if not f.done()))
                 await asyncio.wait(pending, timeout=min(left, self._poll_s))
         finally:
-            self._forget(call_id, session_id, futures)
+            self._forget(call_id, owner, futures)
 
     def _inputs_of_waiting(self, call_id: str) -> Iterable[str]:
         return self._inputs_of.get(call_id, ())
 
     async def _look_up(self, futures: dict[str, asyncio.Future[ToolCallCompleted]],
-                       session_id: str) -> None:
-        if self._remembered is not None:
-            for input_id, future in futures.items():
-                result = self._remembered.get(input_id)
-                if result is not None and result.session_id == session_id and not future.done():
-                    future.set_result(result)
-        if self._recorded is None:
-            return
-        asked = [c for c, f in futures.items() if not f.done()]
-        if not asked:
+                       owner: tuple[str, str]) -> None:
+        asked: list[str] = []  # the owner's results not kept here: in the ledger
+        for input_id, future in futures.items():
+            known = self._known.get(input_id)
+            if future.done() or known is None or (known.tenant, known.session_id) != owner:
+                continue  # not known here as the owner's: never read, even by call id
+            if known.wire is not None:
+                future.set_result(decode_as(ToolCallCompleted, known.wire))
+            elif self._recorded is not None:
+                asked.append(input_id)
+        if not asked or self._recorded is None:
             return
         try:
             found = await self._recorded.recorded(asked)
@@ -145,26 +190,26 @@ class InputBoard:
             return
         for input_id, result in zip(asked, found, strict=True):
             future = futures[input_id]
-            if (result is not None and result.session_id == session_id
-                    and not future.done()):  # never another session's record
+            if (result is not None and result.session_id == owner[1]
+                    and not future.done()):
                 future.set_result(result)
 
-    def _forget(self, call_id: str, session_id: str,
+    def _forget(self, call_id: str, owner: tuple[str, str],
                 futures: dict[str, asyncio.Future[ToolCallCompleted]]) -> None:
         self._inputs_of.pop(call_id, None)
         for input_id, future in futures.items():
-            waiters = self._waiters.get(input_id)
+            key = (*owner, input_id)
+            waiters = self._waiters.get(key)
             if waiters is not None:
                 with contextlib.suppress(ValueError):
                     waiters.remove(future)
                 if not waiters:
-                    del self._waiters[input_id]
+                    del self._waiters[key]
             future.cancel()
-        count = self._sessions.get(session_id, 0) - 1
-        if count > 0:
-            self._sessions[session_id] = count
-        else:
-            self._sessions.pop(session_id, None)
+
+
+def _is_conflict(event: ToolCallCompleted) -> bool:
+    return event.error is not None and event.error.type == CONFLICT
 
 
 async def prepare_arguments(board: InputBoard, request: ToolCallRequested, spec: ToolSpec,
@@ -193,6 +238,12 @@ async def prepare_arguments(board: InputBoard, request: ToolCallRequested, spec:
         resolved = substitute(arguments, {c: r.output for c, r in inputs.items()})
     except PathNotFoundError as exc:
         return CallOutcome.failed(CallStatus.ERROR, "invalid_reference", str(exc))
+    size = _encoded_size(resolved)
+    if size > limits.max_result_bytes:  # 64 references to one large output, say
+        return CallOutcome.failed(
+            CallStatus.REJECTED, "invalid_arguments",
+            f"{spec.name}: arguments once resolved are {size} bytes, over the limit of "
+            f"{limits.max_result_bytes} (the largest result)")
     problem = shape_problem(resolved, max_depth=limits.max_depth,
                             max_items=limits.max_argument_items)
     if problem is not None:
@@ -206,3 +257,11 @@ async def prepare_arguments(board: InputBoard, request: ToolCallRequested, spec:
     logger.debug("call %s had its inputs after %.3fs", request.call_id,
                  time.monotonic() - started)
     return validated
+
+
+def _encoded_size(value: Any) -> int:
+    """The size of ``value`` as JSON; values from results always encode (recorded as JSON)."""
+    try:
+        return len(orjson.dumps(value))
+    except (orjson.JSONEncodeError, TypeError):
+        return 0  # left to the shape check and the tool's validation

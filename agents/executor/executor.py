@@ -146,6 +146,7 @@ class CallExecutor:
         self._sink = sink
         self._sink_many = sink_many or self._each_to_sink
         self._room = Room(max_in_flight)
+        self._owed = 0  # places given back early by dependents cut short while they waited
         self._tool_slots = {
             name: asyncio.Semaphore(n) for name, n in (tool_concurrency or {}).items()
         }
@@ -250,9 +251,8 @@ class CallExecutor:
         first under its request's fingerprint like any result, all in one go."""
         if answers:
             recorded = await self._recorded(answers)
-            for sealed in recorded:  # a refused input ends its waiting dependents too
-                if self.inputs.wants(sealed.session_id):
-                    self.inputs.post(sealed.event)
+            for (request, _), sealed in zip(answers, recorded, strict=True):
+                self.inputs.post(sealed, request.tenant)  # a refused input ends its dependents
             await self._sink_many(recorded)
 
     def cancel(self, cancellation: Cancellation) -> int:
@@ -324,7 +324,7 @@ class CallExecutor:
             self._forget(request)
         if unclaimed is not None:
             sealed = (await self._recorded([(request, unclaimed)]))[0]
-        self._count(sealed)
+        self._count(sealed, request.tenant)
         await self._sink(sealed)
         return sealed
 
@@ -336,9 +336,7 @@ class CallExecutor:
             cancelled = seal(CallOutcome.failed(CallStatus.CANCELLED, "Cancelled", reason))
             return (await self._recorded([(request, cancelled)]))[0]
         if request.depends_on:  # its inputs first: no place, claim or rate held meanwhile
-            prepared = await prepare_arguments(self.inputs, request, spec, arguments,
-                                               timeout_s=self._timeout_of(request, spec),
-                                               limits=self._limits)
+            prepared = await self._prepared(request, spec, arguments)
             if isinstance(prepared, CallOutcome):  # recorded unless a result already is
                 return (await self._recorded([(request, seal(prepared))]))[0]
             arguments = prepared
@@ -358,6 +356,23 @@ class CallExecutor:
         finally:
             if limit is not None:
                 limit.release()
+
+    async def _prepared(self, request: ToolCallRequested, spec: ToolSpec,
+                        arguments: dict[str, Any]) -> dict[str, Any] | CallOutcome:
+        """A dependent's arguments once its inputs are in; while it waits it gives its place
+        under the worker-wide cap back (its inputs may need it), and takes one again after."""
+        self._room.give_back()
+        back = False
+        try:
+            prepared = await prepare_arguments(self.inputs, request, spec, arguments,
+                                               timeout_s=self._timeout_of(request, spec),
+                                               limits=self._limits)
+            await self._room.take()
+            back = True
+        finally:
+            if not back and not self._room.try_take():
+                self._owed += 1  # cut short without its place: the next release keeps one
+        return prepared
 
     def _runner(self, request: ToolCallRequested, spec: ToolSpec, arguments: dict[str, Any],
                 begun: Rest | None) -> Run:
@@ -390,7 +405,7 @@ class CallExecutor:
     async def _conflict(self, request: ToolCallRequested, received_at: datetime) -> Sealed:
         """A call whose call_id is running here for another execution: a Conflict error."""
         sealed = self._sealer(request, received_at)(conflict_outcome(request))
-        self._count(sealed)
+        self._count(sealed, request.tenant)
         await self._sink(sealed)
         return sealed
 
@@ -610,8 +625,8 @@ class CallExecutor:
                     self._hand_over(entry)
         if not ready:
             return
-        for _, sealed in ready:
-            self._count(sealed)
+        for entry, sealed in ready:
+            self._count(sealed, entry.admission.request.tenant)
         await self._sink_many([sealed for _, sealed in ready])
         for entry, sealed in ready:
             self._end(entry, sealed)
@@ -632,7 +647,7 @@ class CallExecutor:
             self._abandon(left, exc)
             return
         for entry, sealed in zip(left, results, strict=True):
-            self._count(sealed)
+            self._count(sealed, entry.admission.request.tenant)
             self._end(entry, sealed)
 
     async def _hand_back(self, held: list[tuple[ToolCallRequested, Claimed]]) -> None:
@@ -696,9 +711,8 @@ class CallExecutor:
                                      received_at=received_at, limits=self._limits)
         return seal
 
-    def _count(self, result: Sealed) -> None:
-        if self.inputs.wants(result.session_id):  # a call of its session waits for inputs
-            self.inputs.post(result.event)
+    def _count(self, result: Sealed, tenant: str) -> None:
+        self.inputs.post(result, tenant)  # cheap: builds nothing unless a dependent waits
         self.stats.finished += 1
         self.stats.by_status[result.status] = self.stats.by_status.get(result.status, 0) + 1
 
@@ -721,7 +735,10 @@ class CallExecutor:
 
     def _release(self, done: asyncio.Future[Sealed]) -> None:
         self.stats.in_flight -= 1
-        self._room.give_back()
+        if self._owed:  # a dependent that ended holding no place already gave this one back
+            self._owed -= 1
+        else:
+            self._room.give_back()
         if not done.cancelled() and (error := done.exception()) is not None:
             logger.error("a call ended without a published result: %r", error, exc_info=error)
 
