@@ -40,7 +40,13 @@ from async_toolformer.schemas import (
 
 from ..executor.offsets import OffsetTracker
 from ..policy import SessionPolicy
-from ..tracing import MAX_TRACED_SESSIONS, TRACING, consumed, session_started
+from ..tracing import (
+    MAX_TRACED_SESSIONS,
+    MAX_TURN_LINKS,
+    TRACING,
+    consumed,
+    session_started,
+)
 from .catalogue import ToolCatalogue
 from .intake import SessionLimits, SessionRefusal, admit_session
 from .ports import RecordSink
@@ -88,6 +94,7 @@ class SessionAgent:
                 and len(self.runtime.spans) < MAX_TRACED_SESSIONS):
             self.runtime.spans[verdict.session_id] = session_started(message,
                                                                      verdict.session_id)
+            self.runtime.result_links[verdict.session_id] = []
         return self.runtime.apply(verdict)
 
     async def consume_results(self, stream: Any) -> None:
@@ -110,8 +117,11 @@ class SessionAgent:
             result = decode_as(ToolCallCompleted, message.value or b"")
         except SchemaError:
             return _done()  # not ours to judge: the results topic has other readers
-        if TRACING.on:
-            consumed(message, result)
+        if TRACING.on:  # the session's next turn links to the result it answers
+            taken = consumed(message, result).get_span_context()
+            waiting = self.runtime.result_links.get(result.session_id)
+            if waiting is not None and len(waiting) < MAX_TURN_LINKS:
+                waiting.append(taken)
         event = ToolResultReceived(session_id=result.session_id, result=result)
         state = self.runtime.states.get(result.session_id)
         call = state.call(result.call_id) if state is not None else None

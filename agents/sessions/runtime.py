@@ -17,7 +17,7 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from opentelemetry.trace import Span
+from opentelemetry.trace import Span, SpanContext
 
 from async_toolformer.schemas import (
     BranchCancelled,
@@ -33,7 +33,7 @@ from async_toolformer.schemas import (
 from async_toolformer.schemas._base import Event
 
 from ..log_context import session_context
-from ..tracing import TRACING, bind_span, current_headers
+from ..tracing import TRACING, bind_span, current_headers, link_turn
 from .commands import (
     ArmTimer,
     CallModel,
@@ -76,6 +76,7 @@ class SessionRuntime:
         self._finished: OrderedDict[str, None] = OrderedDict()
         self._recovered: dict[int, asyncio.Future[None]] = {}
         self.spans: dict[str, Span] = {}  # traced: each open session's span, for its turns
+        self.result_links: dict[str, list[SpanContext]] = {}  # results since its last turn
 
     # -- input ------------------------------------------------------------------
 
@@ -165,6 +166,10 @@ class SessionRuntime:
         context = session_context(session_id)
         if TRACING.on and (span := self.spans.get(session_id)) is not None:
             context.run(bind_span, span)  # the turn's span goes under the session's
+            taken = self.result_links.get(session_id)
+            if taken:  # and links to the results it answers
+                context.run(link_turn, taken)
+                self.result_links[session_id] = []
         task = asyncio.create_task(turn(), name=f"model-{session_id}-{command.turn}",
                                    context=context)
         holder["task"] = task
@@ -203,6 +208,7 @@ class SessionRuntime:
         self.states.pop(session_id, None)
         self.partition_of.pop(session_id, None)
         self.spans.pop(session_id, None)
+        self.result_links.pop(session_id, None)
         if finished:
             self._finished[session_id] = None
             while len(self._finished) > _FINISHED_REMEMBERED:

@@ -28,10 +28,12 @@ from async_toolformer.agents.tracing.propagation import (
 )
 from async_toolformer.agents.tracing.spans import (
     MAX_TRACED_SESSIONS,
+    MAX_TURN_LINKS,
     attempt_ended,
     attempt_started,
     bind_span,
     consumed,
+    link_turn,
     messaging_attributes,
     sampled_ids,
     sending,
@@ -43,9 +45,9 @@ from async_toolformer.agents.tracing.spans import (
 from async_toolformer.agents.tracing.state import TRACING, TracingState, disable, enable
 
 __all__ = [
-    "CALLS", "MAX_TRACED_SESSIONS", "MAX_TRACE_HEADER_BYTES", "TRACING", "CallSpans", "Headers",
-    "TracingState", "attempt_ended", "attempt_started", "bind_span", "consumed",
-    "context_from_headers", "current_headers", "disable", "enable", "headers_for",
-    "messaging_attributes", "published", "record_headers", "sampled_ids", "sending",
-    "session_started", "spans_between", "turn_started", "unbind_span",
+    "CALLS", "MAX_TRACED_SESSIONS", "MAX_TRACE_HEADER_BYTES", "MAX_TURN_LINKS", "TRACING",
+    "CallSpans", "Headers", "TracingState", "attempt_ended", "attempt_started", "bind_span",
+    "consumed", "context_from_headers", "current_headers", "disable", "enable", "headers_for",
+    "link_turn", "messaging_attributes", "published", "record_headers", "sampled_ids",
+    "sending", "session_started", "spans_between", "turn_started", "unbind_span",
 ]

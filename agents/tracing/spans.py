@@ -5,21 +5,26 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from contextvars import ContextVar
 from typing import Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.context import Context
-from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+from opentelemetry.trace import Link, Span, SpanContext, SpanKind, Status, StatusCode
 
 from .propagation import context_from_headers, record_headers
 from .state import TRACING
 
-__all__ = ["MAX_TRACED_SESSIONS", "attempt_ended", "attempt_started", "bind_span", "consumed",
-           "is_sampled", "messaging_attributes", "sampled_ids", "sending", "session_started",
-           "spans_between", "turn_started", "unbind_span"]
+__all__ = ["MAX_TRACED_SESSIONS", "MAX_TURN_LINKS", "attempt_ended", "attempt_started",
+           "bind_span", "consumed", "is_sampled", "link_turn", "messaging_attributes",
+           "sampled_ids", "sending", "session_started", "spans_between", "turn_started",
+           "unbind_span"]
 
 MAX_TRACED_SESSIONS = 100_000  # open sessions whose span a worker keeps for their turns
+MAX_TURN_LINKS = 64  # results a turn's span links to (the rest go unlinked)
+_turn_links: ContextVar[tuple[SpanContext, ...]] = ContextVar("toolformer_turn_links",
+                                                              default=())
 
 
 def messaging_attributes(operation: str, topic: str, partition: int | None = None,
@@ -96,16 +101,18 @@ def attempt_ended(span: Span | None, error: BaseException | None = None) -> None
     span.end()
 
 
-def consumed(record: Any, value: object) -> None:
+def consumed(record: Any, value: object) -> Span:
     """A span for a record a client or agent takes, under the trace its headers carry."""
     parent = context_from_headers(record_headers(record))
     attributes = messaging_attributes("process", record.topic, record.partition, record.offset)
     call_id = getattr(value, "call_id", None)
     if isinstance(call_id, str):
         attributes["gen_ai.tool.call.id"] = call_id
-    TRACING.tracer.start_span(
+    span = TRACING.tracer.start_span(
         f"process {record.topic}", context=parent if parent is not None else Context(),
-        kind=SpanKind.CONSUMER, attributes=attributes).end()
+        kind=SpanKind.CONSUMER, attributes=attributes)
+    span.end()
+    return span
 
 
 def sending(topic: str, attributes: dict[str, Any] | None = None) -> Span:
@@ -131,11 +138,17 @@ def session_started(record: Any, session_id: str) -> Span:
 
 
 def turn_started(provider: str, model: str, turn: int) -> Span:
-    """A span for one model turn under the current context (the session's)."""
+    """A span for one model turn under the current context (the session's), linked to the
+    results the session took since its last turn (:func:`link_turn`)."""
     return TRACING.tracer.start_span(
-        f"chat {model}", kind=SpanKind.CLIENT,
+        f"chat {model}", kind=SpanKind.CLIENT, links=[Link(c) for c in _turn_links.get()],
         attributes={"gen_ai.operation.name": "chat", "gen_ai.provider.name": provider,
                     "gen_ai.request.model": model, "toolformer.turn": turn})
+
+
+def link_turn(contexts: Sequence[SpanContext]) -> None:
+    """The next turn started in this context links to ``contexts`` (results it answers)."""
+    _turn_links.set(tuple(contexts[-MAX_TURN_LINKS:]))
 
 
 def sampled_ids() -> tuple[str, str] | None:

@@ -24,6 +24,7 @@ class ReceivedSpan:
     kind: int
     service: str
     attributes: dict[str, Any]
+    links: tuple[str, ...] = ()  # span ids it links to
 
 
 @dataclass
@@ -69,7 +70,8 @@ class OtlpReceiver:
                     self.spans.append(ReceivedSpan(
                         name=span.name, trace_id=span.trace_id.hex(), span_id=span.span_id.hex(),
                         parent_id=span.parent_span_id.hex(), kind=span.kind, service=service,
-                        attributes={a.key: _value(a.value) for a in span.attributes}))
+                        attributes={a.key: _value(a.value) for a in span.attributes},
+                        links=tuple(link.span_id.hex() for link in span.links)))
         return web.Response(body=ExportTraceServiceResponse().SerializeToString(),
                             content_type="application/x-protobuf")
 

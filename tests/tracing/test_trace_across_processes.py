@@ -78,6 +78,7 @@ async def test_one_session_is_one_trace_across_processes(
         assert turn.attributes["gen_ai.usage.input_tokens"] > 0
         assert turn.attributes["gen_ai.usage.output_tokens"] > 0
 
+    assert turns[0].links == ()
     calls = [s for s in spans if s.kind == CONSUMER and "gen_ai.tool.call.id" in s.attributes
              and s.name.startswith("execute_tool")]
     assert sorted(c.attributes["gen_ai.tool.name"] for c in calls) == ["noted", "sleep"]
@@ -96,6 +97,7 @@ async def test_one_session_is_one_trace_across_processes(
         assert published.kind == PRODUCER
         taken = one(spans, name=f"process {topics.results}", parent_id=published.span_id)
         assert taken.attributes["gen_ai.tool.call.id"] == call.attributes["gen_ai.tool.call.id"]
+        assert taken.span_id in turns[1].links  # the next turn answers this result
 
     # The tool's log line names its call, and the trace and span it ran under.
     noted = one(calls, name="execute_tool noted")
