@@ -4,7 +4,9 @@ The same sessions run on a worker with speculation off and on a worker with it o
 (each on topics, a ledger and a cache of its own). Each session looks a document
 up, then, after the model thinks, fetches the document the lookup named: a
 transition the predictor learns after a few sessions, so later sessions find
-their fetch already run. What the sessions see must not change.
+their fetch already run. A last session edits the document between its lookup
+and its fetch: the fetch run early (before the edit) must not answer it. What the
+sessions see must not change.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ pytestmark = pytest.mark.connected
 SESSIONS = 7  # the predictor proposes a transition once it has seen it 3 times
 TOOLS = ToolRegistry()
 FETCHES: list[str] = []
+EDITS: dict[str, str] = {}  # a document's text once edited
 
 
 @tool(registry=TOOLS, read_only=True, idempotent=True, cache_ttl_s=300)
@@ -51,7 +54,14 @@ async def read_doc(doc: str) -> dict[str, Any]:
     """A slow read of one document."""
     FETCHES.append(doc)
     await asyncio.sleep(0.3)
-    return {"doc": doc, "text": f"the text of {doc}"}
+    return {"doc": doc, "text": EDITS.get(doc, f"the text of {doc}")}
+
+
+@tool(registry=TOOLS, idempotent=True)
+async def edit_doc(doc: str, text: str) -> str:
+    """Writes what ``read_doc`` reads."""
+    EDITS[doc] = text
+    return "edited"
 
 
 def _script(run: str) -> dict[str, Any]:
@@ -64,6 +74,14 @@ def _script(run: str) -> dict[str, Any]:
              "tool_calls": [{"name": "read_doc", "arguments": {"doc": f"doc-{topic}"}}]},
             {"text": f"answer {i}"},
         ]}
+    edited = f"doc-{run}-edited"
+    conversations["edit"] = {"turns": [
+        {"tool_calls": [{"name": "find_doc", "arguments": {"topic": f"{run}-edited"}}]},
+        {"latency_ms": 600,  # the learned fetch runs early meanwhile, before the edit
+         "tool_calls": [{"name": "edit_doc", "arguments": {"doc": edited, "text": "new"}}]},
+        {"tool_calls": [{"name": "read_doc", "arguments": {"doc": edited}}]},
+        {"text": "answer edited"},
+    ]}
     return {"defaults": {"latency_ms": 5, "token_delay_ms": 1, "chunk_chars": 32},
             "conversations": conversations}
 
@@ -95,10 +113,11 @@ async def _sessions(kafka_bootstrap: str, redis_url: str, *, speculation: bool
     try:
         await asyncio.wait_for(ready, 60)
         async with SessionClient(kafka_bootstrap, topic_prefix=settings.topic_prefix) as client:
-            for i in range(SESSIONS):
+            for model in [f"c{i}" for i in range(SESSIONS)] + ["edit"]:
                 found.append([event async for event in client.stream_session(
-                    f"session {i} ({uuid.uuid4().hex[:6]})", tools=["find_doc", "read_doc"],
-                    options={"model": f"c{i}", "provider": "openai"}, timeout_s=60)])
+                    f"session {model} ({uuid.uuid4().hex[:6]})",
+                    tools=["find_doc", "read_doc", "edit_doc"],
+                    options={"model": model, "provider": "openai"}, timeout_s=60)])
     finally:
         stop.set()
         with contextlib.suppress(asyncio.CancelledError):
@@ -117,8 +136,10 @@ def _seen(events: list[SessionEvent]) -> tuple[str, list[tuple[str, str, Any]]]:
 
 async def test_sessions_see_the_same_results_with_speculation_on_and_off(
         kafka_bootstrap: str, redis_url: str, fake_llm: tuple[FakeLLMServer, str]) -> None:
+    EDITS.clear()
     off, _ = await _sessions(kafka_bootstrap, redis_url, speculation=False)
     FETCHES.clear()
+    EDITS.clear()
     on, settings = await _sessions(kafka_bootstrap, redis_url, speculation=True)
 
     assert [_seen(events) for events in on] == [_seen(events) for events in off]
@@ -140,7 +161,11 @@ async def test_sessions_see_the_same_results_with_speculation_on_and_off(
         fetched = [e.result for e in on[i] if isinstance(e, ToolResultReceived)
                    and e.result.tool == "read_doc"]
         assert [r.cached for r in fetched] == [True]  # answered by the early run
-    assert sorted(FETCHES) == sorted(set(FETCHES))  # no document was read twice
+    edited = [doc for doc in FETCHES if doc.endswith("-edited")]
+    kept = [doc for doc in FETCHES if not doc.endswith("-edited")]
+    assert sorted(kept) == sorted(set(kept))  # no document was read twice
+    assert len(edited) == 2  # the edited one: early, then again after the edit
+    assert _seen(on[-1])[1][-1][2]["text"] == "new"
 
     session_id = next(e.session_id for e in on[helped[0]] if isinstance(e, SessionCompleted))
     timeline = await read_session(kafka_bootstrap, TopicCatalogue(settings.topic_prefix),
