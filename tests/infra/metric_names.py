@@ -11,8 +11,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from async_toolformer.streams.redis.ratelimit.metrics import LimiterMetrics
+from async_toolformer.streams.redis.result_cache_metrics import ResultCacheMetrics
 from async_toolformer.streams.worker.liveness import LoopLagMonitor
 from async_toolformer.streams.worker.metrics import WorkerMetrics, worker_registry
+from async_toolformer.streams.worker.speculation_metrics import SpeculationMetrics
 
 __all__ = ["PROMETHEUS_BUILTINS", "constructor_names", "exported_families", "exported_names",
            "promql_metrics"]
@@ -67,6 +69,8 @@ def exported_families() -> dict[str, str]:
     registry = worker_registry()
     WorkerMetrics(registry)
     LimiterMetrics(registry)
+    ResultCacheMetrics(registry)
+    SpeculationMetrics(registry)
     LoopLagMonitor(registry, max_lag_s=5, zombie_threads=lambda: 0)
     return {family.name: family.type for family in registry.collect()}
 
