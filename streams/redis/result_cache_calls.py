@@ -161,9 +161,10 @@ class CachedCalls:
                 return await run()
             [got] = await self.cache.begin([key])
             if isinstance(got, Busy):
-                got = await self._join(request, key)
-                if isinstance(got, CallOutcome):
-                    return seal(got)
+                joined = await self._join(request, key)
+                if isinstance(joined, CallOutcome):
+                    return seal(joined)
+                got = joined
             if isinstance(got, CacheHit):
                 return seal(cached_outcome(got))
             if not isinstance(got, Flight):  # Redis failed, or the wait ran out: run uncached

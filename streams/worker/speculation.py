@@ -22,8 +22,12 @@ Low priority, always:
 
 A run ends *used* when the session asks for its call, else *wasted* once the
 session's next turn is complete without it or the session ends (then it is
-cancelled if still running). Each run is journaled once it is decided, as a
-``SpeculativeCallRan`` on the session's journal, and counted in the metrics;
+cancelled if still running, and its output deleted from the cache, so it answers
+no later call). A session's call of a tool that is not read-only wastes its
+unused runs the same way, and no run starts until that call is answered: a run
+could read before the write and answer a read after it. Each run is journaled
+once it is decided, as a ``SpeculativeCallRan`` on the session's journal, and
+counted in the metrics;
 the predictor is told whether it was used.
 """
 

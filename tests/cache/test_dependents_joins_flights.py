@@ -10,12 +10,13 @@ from typing import Any
 import pytest
 
 from async_toolformer.agents.executor import Claimed
+from async_toolformer.agents.executor.cache_keys import CacheKey
 from async_toolformer.schemas import CallStatus, ToolCallRequested
 from async_toolformer.streams.redis.result_cache import Busy, Flight
 from tests.pipeline.conftest import TEST_TOOLS, PipelineFactory
 
 from . import cache_tools
-from .conftest import CACHE_TOOLS, TOOLS, NodeFactory, call, token
+from .conftest import CACHE_TOOLS, TOOLS, Node, NodeFactory, call, token
 
 pytestmark = pytest.mark.connected
 
@@ -72,9 +73,17 @@ async def test_a_call_joining_a_run_keeps_its_own_timeout(
     assert cache_tools.runs[t] == 1  # it did not start a run of its own either
 
 
-async def _free(node: Any, request: ToolCallRequested) -> bool:
+def _key(node: Node, request: ToolCallRequested) -> CacheKey:
+    cached = node.guard._cache
+    assert cached is not None
+    key = cached.key_of(request)
+    assert key is not None
+    return key
+
+
+async def _free(node: Node, request: ToolCallRequested) -> bool:
     """Whether ``request``'s key has no flight left: a new opening wins one at once."""
-    key = node.guard._cache.key_of(request)
+    key = _key(node, request)
     async with asyncio.timeout(5):
         while True:
             [opening] = await node.cache.begin([key])
@@ -85,20 +94,22 @@ async def _free(node: Any, request: ToolCallRequested) -> bool:
             await asyncio.sleep(0.02)  # an ending flight: its finish is on its way
 
 
-async def test_a_flight_won_beside_failed_claims_is_ended(node_factory: NodeFactory) -> None:
+async def test_a_flight_won_beside_failed_claims_is_ended(
+        node_factory: NodeFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     node = await node_factory()
     request = call("lookup_price", token=token(), sku="a")
     ledger = node.guard._ledger
+    assert ledger is not None
 
     async def broken(*args: Any, **kwargs: Any) -> Any:
         await asyncio.sleep(0.05)  # the cache's opening is in by then
         raise RuntimeError("the ledger failed")
 
-    ledger.claim_many = broken
-    with pytest.raises(RuntimeError):
-        await node.guard.open_many([request])
-    del ledger.claim_many
-    [opening] = await node.cache.begin([node.guard._cache.key_of(request)])
+    with monkeypatch.context() as patch:
+        patch.setattr(ledger, "claim_many", broken)
+        with pytest.raises(RuntimeError):
+            await node.guard.open_many([request])
+    [opening] = await node.cache.begin([_key(node, request)])
     if isinstance(opening, Busy):  # ended on a task of its own: give it a moment
         assert await _free(node, request)
     else:
@@ -112,6 +123,7 @@ async def test_a_flight_of_a_claim_answered_without_running_is_ended(
     request = call("lookup_price", token=token(), sku="b")
     [claimed] = await node.guard.open_many([request])
     assert isinstance(claimed, Claimed)
+    assert node.guard._cache is not None
     assert node.guard._cache.flying  # it won the key's flight
     node.guard._note_started((request.call_id, claimed.fingerprint))  # a refused record
 
@@ -127,10 +139,11 @@ async def test_a_flight_of_a_claim_answered_without_running_is_ended(
     assert await _free(node, request)
 
 
-async def test_a_cancelled_opening_ends_the_flights_it_won(node_factory: NodeFactory) -> None:
+async def test_a_cancelled_opening_ends_the_flights_it_won(
+        node_factory: NodeFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     node = await node_factory()
     request = call("lookup_price", token=token(), sku="c")
-    key = node.guard._cache.key_of(request)
+    key = _key(node, request)
     script = node.cache._begin
     answered = asyncio.Event()
 
@@ -139,11 +152,11 @@ async def test_a_cancelled_opening_ends_the_flights_it_won(node_factory: NodeFac
         answered.set()
         await asyncio.Event().wait()  # ... and its reply never arrives here
 
-    node.cache._begin = slow_reply
-    opening = asyncio.create_task(node.cache.begin([key]))
-    await answered.wait()
-    opening.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await opening
-    node.cache._begin = script
+    with monkeypatch.context() as patch:
+        patch.setattr(node.cache, "_begin", slow_reply)
+        opening = asyncio.create_task(node.cache.begin([key]))
+        await answered.wait()
+        opening.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await opening
     assert await _free(node, request)
