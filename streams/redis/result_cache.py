@@ -70,6 +70,7 @@ then only ends the flight."""
 
 _LOG_EVERY_S = 10.0
 _FIRST_POLL_S = 0.002
+_LEASE_GRACE_S = 0.1
 _MAX_POLL_S = 0.1
 _STAMP_DIGITS = 16  # a millisecond clock, as written by the scripts
 
@@ -229,10 +230,13 @@ class ResultCache:
     async def join(self, key: CacheKey, *, max_wait_s: float | None = None) -> CacheOpening:
         """Wait for a busy key: its entry (a hit), or its flight's end (then a flight of
         one's own), polling; None if Redis fails or ``max_wait_s`` (default: the flight
-        lease) passes first, and the caller runs it uncached."""
+        lease, and a tenth of a second for the clocks) passes first, and the caller runs it
+        uncached."""
         self.metrics.joins.labels(tool=key.tool).inc()
         loop = asyncio.get_running_loop()
-        limit = self.flight_lease_ms / 1000 if max_wait_s is None else max_wait_s
+        # By default a little past the lease: this loop's clock and Redis's expiry are not
+        # one clock, and a joiner giving up just before the flight expires would run uncached.
+        limit = self.flight_lease_ms / 1000 + _LEASE_GRACE_S if max_wait_s is None else max_wait_s
         give_up_at = loop.time() + limit
         pause = _FIRST_POLL_S
         while True:
