@@ -49,6 +49,8 @@ def ask(
     stream: Annotated[bool, typer.Option(help="Dispatch calls while the model streams.")
                       ] = True,
     max_turns: Annotated[int, typer.Option(min=1, help="Model turns at most.")] = 8,
+    plan: Annotated[bool, typer.Option(help="Plan mode: the model writes its calls as a plan "
+                                            "that runs as a graph (docs/plans.md).")] = False,
     deadline: Annotated[float | None, typer.Option(help="Session deadline in seconds.")] = None,
     timeout: Annotated[float, typer.Option(help="Give up waiting after this many seconds.")
                        ] = 300.0,
@@ -60,7 +62,8 @@ def ask(
     bootstrap, _ = settings.require_services()
     names = tool_names(tools or [])
     options: dict[str, Any] = {"model": model, "provider": provider, "streaming": stream,
-                               "max_turns": max_turns, "session_deadline_s": deadline}
+                               "max_turns": max_turns, "session_deadline_s": deadline,
+                               "plan": plan}
 
     async def main() -> SessionCompleted:
         async with SessionClient(bootstrap, topic_prefix=settings.topic_prefix,

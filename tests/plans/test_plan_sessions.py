@@ -4,12 +4,15 @@ answer or replan."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 import pytest_asyncio
+import typer
+from typer.testing import CliRunner
 
 from async_toolformer.schemas import (
     CallStatus,
@@ -20,6 +23,7 @@ from async_toolformer.schemas import (
     ToolCallDispatched,
     ToolResultReceived,
 )
+from async_toolformer.streams.cli.ask import ask
 from async_toolformer.streams.devtools.fakellm import FakeLLMServer
 from tests.sessions.conftest import ChunkLog, Stack, chunk_log, llm_env, stack
 
@@ -149,3 +153,17 @@ async def test_a_bad_plan_is_told_to_the_model_and_replanned(stack: Stack) -> No
     assert "there is no tool named" in told
     assert "no_such_tool" in told
     assert "cannot read the value at character 12" in told
+
+
+async def test_ask_runs_a_plan_from_the_command_line(stack: Stack) -> None:
+    app = typer.Typer()
+    app.command()(ask)
+    env = {"KAFKA_BOOTSTRAP_SERVERS": stack.settings.kafka_bootstrap_servers or "",
+           "TOOLFORMER_TOPIC_PREFIX": stack.settings.topic_prefix}
+    prompt = f"plan cli ({uuid.uuid4().hex[:8]})"
+    result = await asyncio.to_thread(
+        CliRunner().invoke, app,
+        [prompt, "--model", "slow_plan", "--plan", "-t", "sleep", "-t", "echo"], env=env)
+    assert result.exit_code == 0, result.output
+    assert result.output.count("→ sleep") == 2
+    assert "Slept 150 ms twice." in result.output
