@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
+from typing import TypeVar
 
 from async_toolformer.agents.speculation.history import FeedReport, feed
 from async_toolformer.agents.speculation.protocol import Predictor
@@ -24,6 +26,8 @@ from async_toolformer.streams.ops.log_reader import read_range
 from async_toolformer.streams.ops.selection import RecordRange
 
 logger = logging.getLogger(__name__)
+
+E = TypeVar("E", ToolCallRequested, ToolCallCompleted)
 
 MAX_RECORDS = 1_000_000
 MAX_OUTPUT_BYTES = 1_048_576
@@ -48,43 +52,56 @@ async def rebuild(predictor: Predictor, bootstrap_servers: str, *,
     """Feed ``predictor`` every session of the range (of ``tenant`` only, if given)."""
     catalogue = topics or TopicCatalogue()
     wanted = selection or RecordRange()
+    counts = _Counts()
     calls: list[ToolCallRequested] = []
-    undecodable = 0
-    truncated = False
-    records = read_range(bootstrap_servers, catalogue.calls, wanted, idle_s=idle_s,
-                         security=security)
-    async with contextlib.aclosing(records):
-        async for batch in records:
-            for record in batch:
-                try:
-                    call = decode_as(ToolCallRequested, record.value)
-                except SchemaError:
-                    undecodable += 1
-                    continue
-                if tenant is None or call.tenant == tenant:
-                    calls.append(call)
+    async with contextlib.aclosing(_decoded(
+            bootstrap_servers, catalogue.calls, ToolCallRequested, wanted, counts,
+            idle_s=idle_s, security=security)) as call_records:
+        async for call, _ in call_records:
+            if tenant is None or call.tenant == tenant:
+                calls.append(call)
             if len(calls) >= max_records:
-                truncated = True
+                counts.truncated = True
                 break
     known = {(c.session_id, c.call_id) for c in calls}
     results: list[ToolCallCompleted] = []
-    dropped = 0
-    records = read_range(bootstrap_servers, catalogue.results, wanted, idle_s=idle_s,
-                         security=security)
+    async with contextlib.aclosing(_decoded(
+            bootstrap_servers, catalogue.results, ToolCallCompleted, wanted, counts,
+            idle_s=idle_s, security=security)) as result_records:
+        async for result, size in result_records:
+            if (result.session_id, result.call_id) not in known:
+                continue
+            if size > max_output_bytes and result.output is not None:
+                counts.dropped += 1
+                results.append(result.model_copy(update={"output": None}))
+            else:
+                results.append(result)
+    if counts.undecodable:
+        logger.warning("speculation rebuild: %d records did not decode; skipped",
+                       counts.undecodable)
+    return RebuildReport(feed(predictor, calls, results), counts.undecodable, counts.dropped,
+                         counts.truncated)
+
+
+@dataclass(slots=True)
+class _Counts:
+    undecodable: int = 0
+    dropped: int = 0
+    truncated: bool = False
+
+
+async def _decoded(bootstrap_servers: str, topic: str, model: type[E], wanted: RecordRange,
+                   counts: _Counts, *, idle_s: float, security: KafkaSecurity
+                   ) -> AsyncGenerator[tuple[E, int], None]:
+    """Each record of ``topic`` in the range that decodes as ``model``, with its size;
+    the others are counted in ``counts``."""
+    records = read_range(bootstrap_servers, topic, wanted, idle_s=idle_s, security=security)
     async with contextlib.aclosing(records):
         async for batch in records:
             for record in batch:
                 try:
-                    result = decode_as(ToolCallCompleted, record.value)
+                    event = decode_as(model, record.value)
                 except SchemaError:
-                    undecodable += 1
+                    counts.undecodable += 1
                     continue
-                if (result.session_id, result.call_id) not in known:
-                    continue
-                if len(record.value) > max_output_bytes and result.output is not None:
-                    result = result.model_copy(update={"output": None})
-                    dropped += 1
-                results.append(result)
-    if undecodable:
-        logger.warning("speculation rebuild: %d records did not decode; skipped", undecodable)
-    return RebuildReport(feed(predictor, calls, results), undecodable, dropped, truncated)
+                yield event, len(record.value)

@@ -105,3 +105,8 @@ async def test_rebuild_from_the_log_equals_online_learning(kafka_bootstrap: str,
     sources = str(dump(blind.model("bench")))
     assert "'result'" not in sources  # no output was kept, so none explains an argument
     assert "'result'" in str(dump(online.model("bench")))
+
+    short = await rebuild(TransitionPredictor(), kafka_bootstrap, topics=topics, max_records=5)
+    assert short.truncated
+    assert short.fed.calls == 5
+    assert not report.truncated
