@@ -175,7 +175,7 @@ def _attach(app: ToolformerApp, agent: ExecutorAgent, catalogue: TopicCatalogue,
                               value_serializer="raw")
     speculation = start_speculation(settings, tools=registry, executor=agent.executor,
                                     redis_parts=redis_parts, catalogue=catalogue,
-                                    metrics_registry=metrics_registry)
+                                    metrics_registry=metrics_registry, policy=agent.policy)
 
     async def apply_cancellations(stream: Any) -> None:
         await agent.consume_cancellations(stream)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from prometheus_client import CollectorRegistry
 
 from async_toolformer.agents.executor import CallExecutor
+from async_toolformer.agents.policy import Policy
 from async_toolformer.agents.sessions import SessionRuntime
 from async_toolformer.agents.sessions.ports import RecordSink
 from async_toolformer.agents.speculation import Predictor, PredictorSettings, TransitionPredictor
@@ -23,7 +24,6 @@ from async_toolformer.streams.kafka.topics import TopicCatalogue
 from async_toolformer.streams.redis.parts import RedisParts
 from async_toolformer.streams.redis.result_cache import ResultCache
 from async_toolformer.streams.redis.result_cache_metrics import ResultCacheMetrics
-from async_toolformer.streams.worker.policy_file import load_policy
 from async_toolformer.streams.worker.settings import Settings
 from async_toolformer.streams.worker.speculation import SpeculationRuntime
 from async_toolformer.streams.worker.speculation_limits import SpareCapacity
@@ -59,9 +59,10 @@ class Speculation:
 
 def start_speculation(settings: Settings, *, tools: ToolRegistry, executor: CallExecutor,
                       redis_parts: RedisParts, catalogue: TopicCatalogue,
-                      metrics_registry: CollectorRegistry,
+                      metrics_registry: CollectorRegistry, policy: Policy | None = None,
                       predictor: Predictor | None = None) -> Speculation | None:
-    """The worker's speculation, or None when it is off or cannot run (logged)."""
+    """The worker's speculation, or None when it is off or cannot run (logged); ``policy`` is
+    the tenants' policy the worker enforces on real calls (None: every tool allowed)."""
     if not settings.speculation:
         return None
     why_not = _missing(settings, tools, redis_parts)
@@ -89,8 +90,7 @@ def start_speculation(settings: Settings, *, tools: ToolRegistry, executor: Call
         metrics=SpeculationMetrics(metrics_registry), tool_caps=settings.tool_concurrency,
         rates=rates, default_timeout_s=settings.default_timeout_s,
         max_timeout_s=settings.max_timeout_s,
-        # the tenants' policy, as the worker enforces it on real calls (read again here)
-        policy=load_policy(settings.policy_file) if settings.policy_file is not None else None)
+        policy=policy)
     executor.on_cap_full = runtime.yield_place
     speculable = sorted(spec.name for spec in tools if may_speculate(spec))
     logger.info("speculation on for %d tools (%s), share %.2f, at most %d at once",
